@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine with Python 3.11+:
+#   make demo   - create .venv, install, run the main job (results under outputs/demo/)
+#   make test   - create .venv, install, run the whole test suite
+# Anything else here is a convenience for developers.
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && echo $$p && break; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3 on PATH)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/nenpath run scenarios/current_practice.toml --replications 4 --out outputs/demo --force
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	for b in national engine_overhead scaling parallel demo; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+
+clean:
+	rm -rf $(VENV) outputs

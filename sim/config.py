@@ -1,0 +1,602 @@
+"""The scenario schema: every model parameter, its type, bounds and unit.
+
+A :class:`Scenario` is a frozen pydantic object validated once from a TOML file
+(:func:`sim.loader.load_scenario`). Unknown keys are errors; ints are accepted where floats are
+expected but strings never are. Every duration carries its unit in its name (``_days``,
+``_years``); rates say theirs (``_per_year``).
+
+Run controls (replications, seed, years, warm-up, workers) are *not* model parameters: they live
+in :class:`RunControls`, which a scenario file may give defaults for in its ``[run]`` table.
+
+Categorical tables
+------------------
+Many parameters are tables over a category: ``{small_intestine = 0.17, pancreas = 0.12, ...}``.
+
+* ``*_shares`` tables must name every category and sum to 1.
+* ``*_by_site``, ``*_by_grade``, ``*_by_stage``, ``*_by_region`` tables name every category or
+  give a ``default`` for those not named; the validated table always names every category.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, get_args
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from .distributions import Distribution
+
+# --------------------------------------------------------------------------------------------
+# Vocabularies
+# --------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    # For the type checker the vocabularies are plain strings, so category tables can be
+    # indexed with names held in variables (``table[SITES[i]]``); at run time they are Literal
+    # types and pydantic rejects any other value, naming the allowed ones.
+    Site: TypeAlias = str
+    Grade: TypeAlias = str
+    Stage: TypeAlias = str
+    Region: TypeAlias = str
+    Route: TypeAlias = str
+    GPOutcome: TypeAlias = str
+    Misattribution: TypeAlias = str
+    CaseClass: TypeAlias = str
+    Weekday: TypeAlias = str
+    Treatment: TypeAlias = str
+    ResourceName: TypeAlias = str
+else:
+    Site = Literal[
+        "small_intestine",
+        "pancreas",
+        "lung",
+        "appendix",
+        "rectum",
+        "stomach",
+        "colon",
+        "unknown_primary",
+        "other",
+    ]
+    Grade = Literal["G1", "G2", "G3", "NEC"]
+    Stage = Literal["localised", "regional", "distant"]
+    Region = Literal[
+        "london",
+        "south_east",
+        "south_west",
+        "east_of_england",
+        "midlands",
+        "north_east_and_yorkshire",
+        "north_west",
+    ]
+    Route = Literal["gp", "emergency", "incidental", "surveillance"]
+    GPOutcome = Literal[
+        "misattributed", "primary_care_tests", "urgent_referral", "routine_referral"
+    ]
+    Misattribution = Literal["ibs", "gastritis", "anxiety", "menopause", "asthma", "other"]
+    CaseClass = Literal["new", "progression", "review"]
+    Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    Treatment = Literal[
+        "surgery_curative",
+        "endoscopic_resection",
+        "surgery_debulking",
+        "ssa",
+        "prrt",
+        "everolimus",
+        "sunitinib",
+        "captem",
+        "platinum_etoposide",
+        "liver_directed",
+        "transplant",
+        "watchful_waiting",
+        "best_supportive_care",
+    ]
+    ResourceName = Literal[
+        "local_mdt", "specialist_mdt", "pet", "histopathology", "surgery", "prrt"
+    ]
+
+SITES: tuple[str, ...] = get_args(Site)
+GRADES: tuple[str, ...] = get_args(Grade)
+STAGES: tuple[str, ...] = get_args(Stage)
+REGIONS: tuple[str, ...] = get_args(Region)
+ROUTES: tuple[str, ...] = get_args(Route)
+GP_OUTCOMES: tuple[str, ...] = get_args(GPOutcome)
+MISATTRIBUTIONS: tuple[str, ...] = get_args(Misattribution)
+CASE_CLASSES: tuple[str, ...] = get_args(CaseClass)
+WEEKDAYS: tuple[str, ...] = get_args(Weekday)
+TREATMENTS: tuple[str, ...] = get_args(Treatment)
+RESOURCES: tuple[str, ...] = get_args(ResourceName)
+GEP_SITES: tuple[str, ...] = (
+    "small_intestine",
+    "pancreas",
+    "appendix",
+    "rectum",
+    "stomach",
+    "colon",
+)
+
+DAYS_PER_YEAR = 365.25
+
+# --------------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------------
+
+
+class Strict(BaseModel):
+    """Base of every schema object: unknown keys forbidden, immutable, no type coercion."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _probability(x: float) -> float:
+    if not 0.0 <= x <= 1.0 or math.isnan(x):
+        raise ValueError("must be between 0 and 1")
+    return x
+
+
+Probability = Annotated[float, AfterValidator(_probability)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+PosFloat = Annotated[float, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+
+SUM_TOLERANCE = 1e-6
+V = TypeVar("V")
+
+
+def _shares_check(keys: tuple[str, ...]) -> Callable[[dict[str, float]], dict[str, float]]:
+    def check(d: dict[str, float]) -> dict[str, float]:
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise ValueError(f"must name every category; missing {', '.join(missing)}")
+        total = sum(d.values())
+        if abs(total - 1) > SUM_TOLERANCE:
+            raise ValueError(f"probabilities must sum to 1, got {total:.6g}")
+        return {k: d[k] for k in keys}
+
+    return check
+
+
+def _partial_shares_check(d: dict[str, float]) -> dict[str, float]:
+    if not d:
+        raise ValueError("must name at least one option")
+    total = sum(d.values())
+    if abs(total - 1) > SUM_TOLERANCE:
+        raise ValueError(f"probabilities must sum to 1, got {total:.6g}")
+    return d
+
+
+def _table_fill(keys: tuple[str, ...]) -> Callable[[Any], Any]:
+    """Before validation: expand a ``default`` entry to every category not named."""
+
+    def fill(d: Any) -> Any:
+        if not isinstance(d, dict):
+            return d
+        if "default" not in d:
+            missing = [k for k in keys if k not in d]
+            if missing:
+                raise ValueError(
+                    f"must name every category or give a 'default'; missing {', '.join(missing)}"
+                )
+            return d
+        out = {k: d["default"] for k in keys}
+        out.update({k: v for k, v in d.items() if k != "default"})
+        return out
+
+    return fill
+
+
+def _reorder(keys: tuple[str, ...]) -> Callable[[dict[str, V]], dict[str, V]]:
+    """After validation: the table in canonical category order (code indexes by position)."""
+
+    def reorder(d: dict[str, V]) -> dict[str, V]:
+        return {k: d[k] for k in keys}
+
+    return reorder
+
+
+def ordered(table: Mapping[Any, V], keys: tuple[str, ...]) -> list[V]:
+    """Values of a complete category table in the order of ``keys`` (e.g. ``SITES``)."""
+    return [table[k] for k in keys]
+
+
+SiteShares = Annotated[dict[Site, Probability], AfterValidator(_shares_check(SITES))]
+GradeShares = Annotated[dict[Grade, Probability], AfterValidator(_shares_check(GRADES))]
+StageShares = Annotated[dict[Stage, Probability], AfterValidator(_shares_check(STAGES))]
+GPOutcomeShares = Annotated[
+    dict[GPOutcome, Probability], AfterValidator(_shares_check(GP_OUTCOMES))
+]
+MisattributionShares = Annotated[
+    dict[Misattribution, Probability], AfterValidator(_shares_check(MISATTRIBUTIONS))
+]
+TreatmentChoice = Annotated[dict[Treatment, Probability], AfterValidator(_partial_shares_check)]
+
+BySiteProb = Annotated[
+    dict[Site, Probability], BeforeValidator(_table_fill(SITES)), AfterValidator(_reorder(SITES))
+]
+BySiteRate = Annotated[
+    dict[Site, NonNegFloat], BeforeValidator(_table_fill(SITES)), AfterValidator(_reorder(SITES))
+]
+BySitePos = Annotated[
+    dict[Site, PosFloat], BeforeValidator(_table_fill(SITES)), AfterValidator(_reorder(SITES))
+]
+BySiteGradeShares = Annotated[
+    dict[Site, GradeShares], BeforeValidator(_table_fill(SITES)), AfterValidator(_reorder(SITES))
+]
+ByGradeProb = Annotated[
+    dict[Grade, Probability], BeforeValidator(_table_fill(GRADES)), AfterValidator(_reorder(GRADES))
+]
+ByGradeStageShares = Annotated[
+    dict[Grade, StageShares], BeforeValidator(_table_fill(GRADES)), AfterValidator(_reorder(GRADES))
+]
+ByGradeDist = Annotated[
+    dict[Grade, Distribution],
+    BeforeValidator(_table_fill(GRADES)),
+    AfterValidator(_reorder(GRADES)),
+]
+ByStageRate = Annotated[
+    dict[Stage, NonNegFloat], BeforeValidator(_table_fill(STAGES)), AfterValidator(_reorder(STAGES))
+]
+ByStageDist = Annotated[
+    dict[Stage, Distribution],
+    BeforeValidator(_table_fill(STAGES)),
+    AfterValidator(_reorder(STAGES)),
+]
+ByGradeByStageDist = Annotated[
+    dict[Grade, ByStageDist], BeforeValidator(_table_fill(GRADES)), AfterValidator(_reorder(GRADES))
+]
+ByRegionProb = Annotated[
+    dict[Region, Probability],
+    BeforeValidator(_table_fill(REGIONS)),
+    AfterValidator(_reorder(REGIONS)),
+]
+ByRegionPos = Annotated[
+    dict[Region, PosFloat], BeforeValidator(_table_fill(REGIONS)), AfterValidator(_reorder(REGIONS))
+]
+ByRegionCount = Annotated[
+    dict[Region, NonNegInt],
+    BeforeValidator(_table_fill(REGIONS)),
+    AfterValidator(_reorder(REGIONS)),
+]
+
+# --------------------------------------------------------------------------------------------
+# Population and natural history
+# --------------------------------------------------------------------------------------------
+
+
+class Population(Strict):
+    """Who gets a NEN, where and when (see :mod:`sim.population`)."""
+
+    incidence_per_year: PosFloat = Field(
+        description="New NENs per year in all of England at the simulation start (scale 1)."
+    )
+    annual_growth: float = Field(
+        ge=-0.5, le=0.5, description="Relative change in incidence per year (0.02 = +2%/yr)."
+    )
+    population_scale: PosFloat = Field(
+        1.0,
+        description="Fraction (or multiple) of England simulated; KPIs that count "
+        "patients are reported England-scaled.",
+    )
+    prehistory_years: NonNegFloat = Field(
+        description="Onsets are generated from this long before the simulation start, so that "
+        "patients with long pre-presentation intervals are already on their way at t=0."
+    )
+    region_population_millions: ByRegionPos
+    site_shares: SiteShares
+    grade_shares_by_site: BySiteGradeShares
+    functional_share_by_site: BySiteProb = Field(
+        description="Share with a functional syndrome (e.g. carcinoid syndrome)."
+    )
+    sstr_positive_share_by_grade: ByGradeProb = Field(
+        description="Share with somatostatin-receptor-positive disease (PRRT and SSA eligibility)."
+    )
+    age_years: Distribution
+    female_share: Probability
+    men1_share: Probability = Field(description="Share of incident NENs in known MEN1 carriers.")
+
+
+class NaturalHistory(Strict):
+    """Stage (localised -> regional -> distant) while undiagnosed; arithmetic, no events."""
+
+    stage_at_onset_by_grade: ByGradeStageShares
+    localised_to_regional_days: ByGradeDist
+    regional_to_distant_days: ByGradeDist
+    progression_time_multiplier_by_site: BySitePos = Field(
+        description="Multiplies both stage-progression times (1 = as the grade says)."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Presentation and diagnostics
+# --------------------------------------------------------------------------------------------
+
+
+class GP(Strict):
+    """Consultations in primary care: each may misattribute, test or refer."""
+
+    first_consultation: GPOutcomeShares
+    repeat_consultation: GPOutcomeShares
+    reconsultation_interval_days: Distribution
+    misattribution_labels: MisattributionShares
+    primary_care_test_days: Distribution
+    cga_requested_probability: Probability = Field(
+        description="Chance a primary-care test round includes chromogranin A."
+    )
+    imaging_requested_probability: Probability = Field(
+        description="Chance a primary-care test round includes direct-access CT/ultrasound."
+    )
+    imaging_detection_probability: Probability = Field(
+        description="Chance direct-access imaging shows a lesion that triggers urgent referral."
+    )
+    max_consultations: PosInt = Field(
+        description="After this many consultations a routine referral is made (persistence)."
+    )
+
+
+class Presentation(Strict):
+    """Competing routes to first presentation (see :mod:`sim.natural_history`)."""
+
+    symptomatic_share_by_site: BySiteProb
+    patient_interval_days: Distribution = Field(
+        description="Symptom onset to first GP consultation (the patient-reported interval)."
+    )
+    emergency_rate_per_year_by_stage: ByStageRate
+    incidental_rate_per_year_by_site: BySiteRate
+    men1_surveillance_interval_days: PosFloat
+    gp: GP
+
+
+class Diagnostics(Strict):
+    """Secondary-care work-up, from first seen to histological diagnosis."""
+
+    urgent_first_seen_days: Distribution
+    routine_first_seen_days: Distribution
+    emergency_workup_days: Distribution
+    incidental_referral_days: Distribution
+    surveillance_referral_days: Distribution
+    imaging_wait_days: Distribution
+    endoscopy_wait_days: Distribution
+    bloods_turnaround_days: Distribution
+    endoscopy_sites: list[Site]
+    cga_sensitivity: Probability
+    cga_specificity: Probability
+    workup_detection_probability_by_site: BySiteProb
+    failed_workup_return_days: Distribution
+    biopsy_wait_days: Distribution
+    biopsy_nondiagnostic_probability: Probability
+    pet_share_by_grade: ByGradeProb = Field(
+        description="Share of newly diagnosed patients who have Ga-68 DOTATATE PET for staging."
+    )
+
+
+class MDT(Strict):
+    """Who is discussed where."""
+
+    specialist_referral_probability_by_region: ByRegionProb
+    local_mdt_first_probability: Probability = Field(
+        description="Share of specialist-referred patients discussed at a local MDT first."
+    )
+    referral_processing_days: Distribution = Field(
+        description="Local MDT outcome to listing at the specialist MDT."
+    )
+    outcome_to_decision_days: Distribution = Field(
+        description="MDT discussion to the decision to treat agreed with the patient."
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Capacity
+# --------------------------------------------------------------------------------------------
+
+
+class SessionTime(Strict):
+    weekday: Weekday
+    hour: float = Field(ge=0, lt=24)
+
+
+class Sessions(Strict):
+    """Weekly sessions with a number of slots (MDT meetings, scan lists, treatment days)."""
+
+    kind: Literal["sessions"]
+    scope: Literal["region", "national"]
+    sessions: list[SessionTime] = Field(min_length=1)
+    slots_per_session: ByRegionCount | NonNegInt | None = Field(
+        None,
+        description="Cases per session: one number, a table by region, or absent for unlimited.",
+    )
+    cancel_probability: Probability = 0.0
+    results_cutoff_days: NonNegFloat = 0.0
+    skip_bank_holidays: bool = True
+    priority: Literal["fifo", "class", "deadline"] = "fifo"
+    class_order: list[CaseClass] = ["new", "progression", "review"]
+    escalation_days: NonNegFloat | None = Field(
+        None,
+        description="With priority 'class': cases this close to their 62-day breach jump "
+        "the queue.",
+    )
+
+    def slots_for(self, region: str | None) -> int | None:
+        s = self.slots_per_session
+        if isinstance(s, dict):
+            return s[region] if region is not None else sum(s.values())
+        return s
+
+
+class Servers(Strict):
+    """``servers`` parallel servers with a service time (e.g. pathologists reporting)."""
+
+    kind: Literal["servers"]
+    scope: Literal["region", "national"]
+    servers: ByRegionCount | PosInt
+    service_days: Distribution
+    priority: Literal["fifo", "class"] = "fifo"
+    class_order: list[CaseClass] = ["new", "progression", "review"]
+
+    def servers_for(self, region: str | None) -> int:
+        s = self.servers
+        if isinstance(s, dict):
+            return s[region] if region is not None else sum(s.values())
+        return s
+
+
+class Delay(Strict):
+    """No capacity modelled: an exogenous wait drawn from a distribution."""
+
+    kind: Literal["delay"]
+    wait_days: Distribution
+
+
+ResourceSpec = Annotated[Sessions | Servers | Delay, Field(discriminator="kind")]
+
+
+class Resources(Strict):
+    local_mdt: ResourceSpec
+    specialist_mdt: ResourceSpec
+    pet: ResourceSpec
+    histopathology: ResourceSpec
+    surgery: ResourceSpec
+    prrt: ResourceSpec
+
+
+# --------------------------------------------------------------------------------------------
+# Treatment, follow-up and survival
+# --------------------------------------------------------------------------------------------
+
+
+class TreatmentOption(Strict):
+    resource: Literal["surgery", "prrt"] | None = None
+    start_days: Distribution = Field(
+        description="Decision to treat to start (or to joining the resource's list)."
+    )
+    cycles: PosInt = 1
+    cycle_interval_days: NonNegFloat = 0.0
+    curative: bool = False
+    progression_free_days: Distribution | None = Field(
+        None, description="Time from start to progression; absent means no further line."
+    )
+
+
+class Conditions(Strict):
+    site: list[Site] | None = None
+    grade: list[Grade] | None = None
+    stage: list[Stage] | None = None
+    functional: bool | None = None
+    sstr_positive: bool | None = None
+    line: list[PosInt] | None = None
+
+
+class Rule(Strict):
+    when: Conditions = Conditions()
+    choose: TreatmentChoice
+
+
+def _catch_all_last(rules: list[Rule]) -> list[Rule]:
+    if not rules:
+        raise ValueError("needs at least one rule")
+    if rules[-1].when != Conditions():
+        raise ValueError("the last rule must have no 'when' conditions (a catch-all)")
+    return rules
+
+
+Rules = Annotated[list[Rule], AfterValidator(_catch_all_last)]
+
+
+class TreatmentParams(Strict):
+    options: dict[Treatment, TreatmentOption]
+    first_line: Rules
+    later_lines: Rules
+    max_lines: PosInt
+    recurrence_probability_by_grade: ByGradeProb
+    recurrence_days: Distribution
+
+    @model_validator(mode="after")
+    def _options_defined(self) -> TreatmentParams:
+        used = {t for rules in (self.first_line, self.later_lines) for r in rules for t in r.choose}
+        missing = sorted(used - set(self.options))
+        if missing:
+            raise ValueError(
+                f"rules choose treatments with no [treatment.options] entry: {missing}"
+            )
+        return self
+
+
+class FollowUp(Strict):
+    scan_interval_days_on_treatment: PosFloat
+    scan_interval_days_after_curative: PosFloat
+    post_surgery_review_probability: Probability
+    post_surgery_review_days: Distribution
+
+
+class Survival(Strict):
+    disease_survival_days: ByGradeByStageDist = Field(
+        description="Time from diagnosis to NEN death by grade and stage at diagnosis "
+        "(for undiagnosed distant disease: from distant spread)."
+    )
+    untreated_survival_factor: PosFloat = Field(
+        description="Undiagnosed distant disease kills after this fraction of the survival time "
+        "the patient would have had if diagnosed at distant spread."
+    )
+    age_time_ratio_per_decade: PosFloat = Field(
+        description="Accelerated-failure-time factor on survival per decade of age above 65."
+    )
+    other_cause_modal_age_years: PosFloat
+    other_cause_dispersion_years: PosFloat
+
+
+# --------------------------------------------------------------------------------------------
+# The scenario and run controls
+# --------------------------------------------------------------------------------------------
+
+
+class Scenario(Strict):
+    """Every model parameter of one scenario (a pure value; no runtime objects)."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    start_date: dt.date = Field(description="Calendar date of t=0; must be a Monday.")
+    population: Population
+    natural_history: NaturalHistory
+    presentation: Presentation
+    diagnostics: Diagnostics
+    mdt: MDT
+    resources: Resources
+    treatment: TreatmentParams
+    follow_up: FollowUp
+    survival: Survival
+
+    @model_validator(mode="after")
+    def _monday(self) -> Scenario:
+        if self.start_date.weekday() != 0:
+            raise ValueError(
+                f"start_date must be a Monday, got {self.start_date} "
+                f"({self.start_date.strftime('%A')})"
+            )
+        return self
+
+
+class RunControls(Strict):
+    """How to run a scenario: not part of the model, never part of its hash."""
+
+    replications: PosInt = 10
+    seed: NonNegInt = 12345
+    years: PosFloat = 10.0
+    warmup_years: NonNegFloat | None = Field(
+        None, description="Warm-up before measurement; absent means the recommended default."
+    )
+    workers: PosInt | None = None
+
+    @property
+    def horizon_days(self) -> float:
+        return self.warmup_days + self.years * DAYS_PER_YEAR
+
+    @property
+    def warmup_days(self) -> float:
+        return (self.warmup_years if self.warmup_years is not None else DEFAULT_WARMUP_YEARS) * (
+            DAYS_PER_YEAR
+        )
+
+
+DEFAULT_WARMUP_YEARS = 10.0
+"""Warm-up used when neither the scenario nor the command line sets one (see ``nenpath warmup``)."""

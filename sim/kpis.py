@@ -1,0 +1,445 @@
+"""KPIs: pure functions of the event log.
+
+::
+
+    events + patient attributes --patient_journeys--> one row per patient (milestone times)
+    journeys + events          --replication_kpis--> one row per replication (KPI -> value)
+
+Warm-up is a filter, not a reset: patient KPIs count patients *diagnosed* in the measured window
+``[warmup_days, horizon_days]``; capacity KPIs count sessions and queue joins in that window.
+Every KPI is also reported per NHS region as ``<kpi>__<region>``. Counts of patients are
+England-scaled (divided by ``population_scale``).
+
+Definitions follow the National Cancer Diagnosis Audit (NCDA) and NHS cancer waiting-time rules
+where they exist:
+
+* patient interval: symptom onset to first GP consultation (symptomatic patients);
+* primary-care interval: first GP consultation to first referral of any kind (NCDA);
+* diagnostic interval: first presentation to diagnosis (NCDA);
+* 28-day Faster Diagnosis Standard: urgent suspected-cancer referral to diagnosis;
+* 31-day standard: decision to treat to first treatment;
+* 62-day standard: urgent referral (or consultant upgrade, taken as first seen for routine,
+  incidental and surveillance routes) to first treatment; emergency presentations excluded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import CASE_CLASSES, GRADES, REGIONS, ROUTES, SITES, STAGES, TREATMENTS
+from .events import EventKind as K
+from .model import ResourceInfo, RunResult
+
+DAYS_PER_YEAR = 365.25
+REFERRAL_TYPES = ("urgent", "routine", "emergency", "incidental", "surveillance")
+NEW, PROGRESSION, REVIEW = (CASE_CLASSES.index(c) for c in ("new", "progression", "review"))
+
+KPI_DESCRIPTIONS: dict[str, str] = {
+    "diagnosed_per_year": "New NEN diagnoses per year (England-scaled)",
+    "symptom_to_diagnosis_days_median": "Median symptom onset to diagnosis, symptomatic patients",
+    "patient_interval_days_median": "Median symptom onset to first GP consultation",
+    "primary_care_interval_days_median": "Median first GP consultation to first referral",
+    "diagnostic_interval_days_median": "Median first presentation to diagnosis",
+    "gp_consultations_before_referral_mean": "Mean GP consultations before first referral",
+    "gp_consultations_3plus_share": "Share with 3+ GP consultations before referral",
+    "emergency_presentation_share": "Share diagnosed after an emergency presentation",
+    "urgent_referral_share": "Share diagnosed after an urgent suspected-cancer referral",
+    "incidental_share": "Share diagnosed after an incidental finding",
+    "stage_localised_at_diagnosis_share": "Share localised at diagnosis",
+    "stage_distant_at_diagnosis_share": "Share with distant spread at diagnosis",
+    "fds_28d_share": "Urgent referrals diagnosed within 28 days (FDS)",
+    "dtt_31d_share": "First treatments within 31 days of decision to treat",
+    "rtt_62d_share": "First treatments within 62 days of referral or upgrade",
+    "specialist_mdt_discussed_share": "Share of new patients discussed at a specialist NET MDT",
+    "diagnosis_to_specialist_mdt_days_median": "Median diagnosis to specialist MDT discussion",
+    "diagnosis_to_specialist_mdt_days_p90": "90th centile diagnosis to specialist MDT discussion",
+    "specialist_mdt_within_14d_share": "Share of patients listed for the specialist MDT "
+    "discussed within 14 days of diagnosis",
+    "mdt_rediscussions_per_year": "MDT re-discussions (progressions, reviews) per year",
+    "specialist_mdt_utilisation": "Specialist MDT slots used / offered",
+    "specialist_mdt_backlog_mean": "Mean cases left waiting after a specialist MDT meeting",
+    "pet_wait_days_median": "Median wait for Ga-68 DOTATATE PET",
+    "prrt_wait_days_median": "Median wait for the first PRRT cycle",
+    "one_year_survival_share": "Share alive one year after diagnosis",
+    "alive_diagnosed_within_5y": "People alive at the end diagnosed in the last 5 years",
+    "age_at_diagnosis_median": "Median age at diagnosis (years)",
+    "female_share": "Share female among diagnosed",
+}
+"""The KPI registry: names (part of the interface) and plain-English labels, in report order."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Patient journeys
+# ---------------------------------------------------------------------------------------------
+
+
+def events_frame(result: RunResult) -> pd.DataFrame:
+    """The replication's event arrays as a DataFrame (time-sorted)."""
+    return pd.DataFrame(result.events)
+
+
+def patient_journeys(result: RunResult) -> pd.DataFrame:
+    """One row per patient who entered the pathway, with milestone times (days) and attributes.
+
+    Milestones absent for a patient are NaN. Columns ``*_time`` are absolute simulation times.
+    """
+    ev = events_frame(result)
+    pe = ev[ev["patient"] >= 0]
+    pat = pd.DataFrame(result.patients).set_index("patient")
+    j = pd.DataFrame(index=pat.index)
+    j.index.name = "patient"
+    for col in ("region", "site", "grade", "stage_at_onset"):
+        j[col] = pat[col].astype(int)
+    j["region"] = pd.Categorical.from_codes(j["region"], REGIONS)
+    j["site"] = pd.Categorical.from_codes(j["site"], SITES)
+    j["grade"] = pd.Categorical.from_codes(j["grade"], GRADES)
+    for col in ("functional", "sstr_positive", "female", "men1", "age_at_onset", "onset_time"):
+        j[col] = pat[col]
+    if "symptomatic" in pat:
+        j["symptomatic"] = pat["symptomatic"]
+
+    kind = pe["kind"].to_numpy()
+    by_kind = {
+        k: pe[kind == k]
+        for k in (
+            K.PRESENTATION,
+            K.GP_CONSULTATION,
+            K.REFERRAL,
+            K.FIRST_SEEN,
+            K.DIAGNOSIS,
+            K.DECISION_TO_TREAT,
+            K.TREATMENT_START,
+            K.PROGRESSION,
+            K.DEATH,
+        )
+    }
+
+    def first(k: K, col: str = "time", frame: pd.DataFrame | None = None) -> pd.Series:
+        sub = by_kind[k] if frame is None else frame
+        return sub.groupby("patient", sort=False)[col].first()
+
+    def last(frame: pd.DataFrame, col: str = "time") -> pd.Series:
+        return frame.groupby("patient", sort=False)[col].last()
+
+    j["diagnosis_time"] = first(K.DIAGNOSIS)
+    stage = first(K.DIAGNOSIS, "code")
+    j["stage_at_diagnosis"] = pd.Categorical.from_codes(
+        stage.reindex(j.index).fillna(-1).astype(int), STAGES
+    )
+    diag = j["diagnosis_time"]
+
+    def before_diagnosis(frame: pd.DataFrame) -> pd.DataFrame:
+        d = diag.reindex(frame["patient"]).to_numpy()
+        return frame[~(frame["time"].to_numpy() > d)]  # NaN diagnosis keeps everything
+
+    j["first_presentation_time"] = first(K.PRESENTATION)
+    pres = before_diagnosis(by_kind[K.PRESENTATION])
+    route = last(pres, "code").reindex(j.index).fillna(-1).astype(int)
+    j["route"] = pd.Categorical.from_codes(route, ROUTES)
+    j["first_gp_time"] = first(K.GP_CONSULTATION)
+    j["first_referral_time"] = first(K.REFERRAL)
+    refs = before_diagnosis(by_kind[K.REFERRAL])
+    j["referral_time"] = last(refs)
+    j["referral_type"] = pd.Categorical.from_codes(
+        last(refs, "code").reindex(j.index).fillna(-1).astype(int), REFERRAL_TYPES
+    )
+    j["first_seen_time"] = last(before_diagnosis(by_kind[K.FIRST_SEEN]))
+    gp = by_kind[K.GP_CONSULTATION]
+    first_ref = j["first_referral_time"].reindex(gp["patient"]).to_numpy()
+    pre_ref = gp[~(gp["time"].to_numpy() > first_ref)]
+    j["gp_consultations_before_referral"] = (
+        pre_ref.groupby("patient").size().reindex(j.index).fillna(0).astype(int)
+    )
+    j["gp_consultations"] = gp.groupby("patient").size().reindex(j.index).fillna(0).astype(int)
+
+    rid = {
+        name: [r.rid for r in result.resources if r.base == name]
+        for name in ("local_mdt", "specialist_mdt", "pet", "prrt", "histopathology")
+    }
+    joins = pe[(kind == K.QUEUE_JOIN)]
+    starts = pe[(kind == K.SERVICE_START)]
+
+    def at(frame: pd.DataFrame, name: str, case_class: int | None = None) -> pd.DataFrame:
+        m = frame["resource"].isin(rid[name])
+        if case_class is not None:
+            m &= frame["code"] == case_class
+        return frame[m]
+
+    j["local_mdt_time"] = first(K.SERVICE_START, frame=at(starts, "local_mdt", NEW))
+    j["specialist_mdt_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "specialist_mdt", NEW))
+    j["specialist_mdt_time"] = first(K.SERVICE_START, frame=at(starts, "specialist_mdt", NEW))
+    j["pet_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "pet"))
+    j["pet_time"] = first(K.SERVICE_START, frame=at(starts, "pet"))
+    j["prrt_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "prrt"))
+    j["prrt_start_time"] = first(K.SERVICE_START, frame=at(starts, "prrt"))
+    j["decision_to_treat_time"] = first(K.DECISION_TO_TREAT)
+    j["first_treatment_time"] = first(K.TREATMENT_START)
+    tcode = first(K.TREATMENT_START, "code").reindex(j.index).fillna(-1).astype(int)
+    j["first_treatment"] = pd.Categorical.from_codes(tcode, TREATMENTS)
+    j["progressions"] = (
+        by_kind[K.PROGRESSION].groupby("patient").size().reindex(j.index).fillna(0).astype(int)
+    )
+    j["death_time"] = first(K.DEATH)
+    j["death_cause"] = first(K.DEATH, "code")
+    j["clock62_start_time"] = np.where(
+        j["referral_type"] == "urgent",
+        j["referral_time"],
+        np.where(
+            j["referral_type"].isin(["routine", "incidental", "surveillance"]),
+            j["first_seen_time"],
+            np.nan,
+        ),
+    )
+    return j
+
+
+# ---------------------------------------------------------------------------------------------
+# Replication KPIs
+# ---------------------------------------------------------------------------------------------
+
+
+def _median(x: pd.Series | np.ndarray) -> float:
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(np.median(x)) if len(x) else float("nan")
+
+
+def _quantile(x: pd.Series | np.ndarray, q: float) -> float:
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(np.quantile(x, q)) if len(x) else float("nan")
+
+
+def _share(mask: pd.Series | np.ndarray, among: pd.Series | np.ndarray | None = None) -> float:
+    m = np.asarray(mask, dtype=bool)
+    if among is not None:
+        m = m[np.asarray(among, dtype=bool)]
+    return float(m.mean()) if len(m) else float("nan")
+
+
+def _mean(x: pd.Series | np.ndarray) -> float:
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if len(x) else float("nan")
+
+
+def patient_kpis(
+    j: pd.DataFrame, warmup_days: float, horizon_days: float, scale: float
+) -> dict[str, float]:
+    """KPIs over the patients in ``j`` diagnosed in the measured window."""
+    years = (horizon_days - warmup_days) / DAYS_PER_YEAR
+    d = j[(j["diagnosis_time"] >= warmup_days) & (j["diagnosis_time"] <= horizon_days)]
+    t_diag = d["diagnosis_time"]
+    out: dict[str, float] = {"diagnosed_per_year": len(d) / years / scale}
+    symptomatic = d["first_gp_time"].notna()
+    if "symptomatic" in d:
+        symptomatic = d["symptomatic"].astype(bool)
+    out["symptom_to_diagnosis_days_median"] = _median((t_diag - d["onset_time"])[symptomatic])
+    had_gp = d["first_gp_time"].notna()
+    out["patient_interval_days_median"] = _median(
+        (d["first_gp_time"] - d["onset_time"])[had_gp & symptomatic]
+    )
+    out["primary_care_interval_days_median"] = _median(
+        (d["first_referral_time"] - d["first_gp_time"])[had_gp]
+    )
+    out["diagnostic_interval_days_median"] = _median(t_diag - d["first_presentation_time"])
+    out["gp_consultations_before_referral_mean"] = _mean(
+        d["gp_consultations_before_referral"][had_gp]
+    )
+    out["gp_consultations_3plus_share"] = _share(d["gp_consultations_before_referral"] >= 3, had_gp)
+    out["emergency_presentation_share"] = _share(d["route"] == "emergency")
+    out["urgent_referral_share"] = _share(d["referral_type"] == "urgent")
+    out["incidental_share"] = _share(d["route"] == "incidental")
+    out["stage_localised_at_diagnosis_share"] = _share(d["stage_at_diagnosis"] == "localised")
+    out["stage_distant_at_diagnosis_share"] = _share(d["stage_at_diagnosis"] == "distant")
+    urgent = d["referral_type"] == "urgent"
+    out["fds_28d_share"] = _share((t_diag - d["referral_time"]) <= 28, urgent)
+    treated = d["first_treatment_time"].notna()
+    out["dtt_31d_share"] = _share(
+        (d["first_treatment_time"] - d["decision_to_treat_time"]) <= 31, treated
+    )
+    on62 = treated & d["clock62_start_time"].notna()
+    out["rtt_62d_share"] = _share((d["first_treatment_time"] - d["clock62_start_time"]) <= 62, on62)
+    out["specialist_mdt_discussed_share"] = _share(d["specialist_mdt_time"].notna())
+    to_mdt = d["specialist_mdt_time"] - t_diag
+    out["diagnosis_to_specialist_mdt_days_median"] = _median(to_mdt)
+    out["diagnosis_to_specialist_mdt_days_p90"] = _quantile(to_mdt, 0.9)
+    listed = d["specialist_mdt_listed_time"].notna()
+    out["specialist_mdt_within_14d_share"] = _share(to_mdt <= 14, listed)
+    pet = d[(d["pet_listed_time"].notna())]
+    out["pet_wait_days_median"] = _median(pet["pet_time"] - pet["pet_listed_time"])
+    one_year = d[d["diagnosis_time"] <= horizon_days - DAYS_PER_YEAR]
+    out["one_year_survival_share"] = _share(
+        ~((one_year["death_time"] - one_year["diagnosis_time"]) <= DAYS_PER_YEAR)
+    )
+    recent = j[
+        (j["diagnosis_time"] > horizon_days - 5 * DAYS_PER_YEAR)
+        & (j["diagnosis_time"] <= horizon_days)
+    ]
+    out["alive_diagnosed_within_5y"] = float(recent["death_time"].isna().sum()) / scale
+    age_dx = d["age_at_onset"] + (t_diag - d["onset_time"]) / DAYS_PER_YEAR
+    out["age_at_diagnosis_median"] = _median(age_dx)
+    out["female_share"] = _share(d["female"])
+    return out
+
+
+def capacity_kpis(result: RunResult, ev: pd.DataFrame, region: str | None) -> dict[str, float]:
+    """MDT and PRRT capacity KPIs in the measured window, for one region or (None) England.
+
+    ``ev`` holds the resource events and the events of the patients concerned (all of them for
+    England, the region's for a region).
+    """
+    w0, h, scale = result.warmup_days, result.horizon_days, result.population_scale
+    years = (h - w0) / DAYS_PER_YEAR
+    spec = _rids(result.resources, "specialist_mdt", region)
+    mdts = spec + _rids(result.resources, "local_mdt", region)
+    time = ev["time"].to_numpy()
+    in_window = (time >= w0) & (time <= h)
+    kind = ev["kind"].to_numpy()
+    res = ev["resource"].to_numpy()
+    code = ev["code"].to_numpy()
+    mine = in_window & np.isin(res, spec)
+    offered = code[mine & (kind == K.SESSION_START)]
+    used = code[mine & (kind == K.SESSION_END)]
+    out: dict[str, float] = {}
+    if len(offered) and (offered >= 0).all():
+        out["specialist_mdt_utilisation"] = float(used.sum()) / max(int(offered.sum()), 1)
+    else:
+        out["specialist_mdt_utilisation"] = float("nan")
+    out["specialist_mdt_backlog_mean"] = _backlog_after_sessions(ev, spec, w0, h)
+    redisc = in_window & (kind == K.SERVICE_START) & np.isin(res, mdts) & (code != NEW)
+    out["mdt_rediscussions_per_year"] = float(redisc.sum()) / years / scale
+    prrt = _rids(result.resources, "prrt", region)
+    pj = ev[in_window & np.isin(res, prrt) & ((kind == K.QUEUE_JOIN) | (kind == K.SERVICE_START))]
+    out["prrt_wait_days_median"] = _prrt_wait(pj)
+    return out
+
+
+def backlog_series(ev: pd.DataFrame, rids: list[int]) -> pd.DataFrame:
+    """Cases still listed just after each session of resources ``rids``.
+
+    Columns ``time``, ``resource``, ``backlog``. Rebuilt from the log: joins minus services minus
+    departures, counted per resource up to each SESSION_END.
+    """
+    rows = []
+    for rid in rids:
+        sub = ev[ev["resource"].to_numpy() == rid]
+        k = sub["kind"].to_numpy()
+        delta = np.select(
+            [k == K.QUEUE_JOIN, (k == K.SERVICE_START) | (k == K.LEFT_QUEUE)], [1, -1], 0
+        )
+        level = np.cumsum(delta)
+        end = k == K.SESSION_END
+        rows.append(
+            pd.DataFrame(
+                {"time": sub["time"].to_numpy()[end], "resource": rid, "backlog": level[end]}
+            )
+        )
+    if not rows:
+        return pd.DataFrame(columns=["time", "resource", "backlog"])
+    return pd.concat(rows, ignore_index=True)
+
+
+def _backlog_after_sessions(ev: pd.DataFrame, rids: list[int], w0: float, h: float) -> float:
+    b = backlog_series(ev, rids)
+    b = b[(b["time"] >= w0) & (b["time"] <= h)]
+    return float(b["backlog"].mean()) if len(b) else float("nan")
+
+
+def _prrt_wait(pj: pd.DataFrame) -> float:
+    joins = pj[pj["kind"] == K.QUEUE_JOIN].groupby("patient")["time"].first()
+    starts = pj[pj["kind"] == K.SERVICE_START].groupby("patient")["time"].first()
+    wait = (starts - joins).dropna()
+    return _median(wait[wait >= 0])
+
+
+def _rids(resources: list[ResourceInfo], base: str, region: str | None) -> list[int]:
+    return [
+        r.rid
+        for r in resources
+        if r.base == base and (region is None or r.region in (region, None))
+    ]
+
+
+def replication_kpis(result: RunResult, journeys: pd.DataFrame | None = None) -> dict[str, float]:
+    """Every KPI of one replication, England-wide and per region (``<kpi>__<region>``)."""
+    j = patient_journeys(result) if journeys is None else journeys
+    ev = events_frame(result)
+    w0, h, scale = result.warmup_days, result.horizon_days, result.population_scale
+    out = patient_kpis(j, w0, h, scale)
+    out.update(capacity_kpis(result, ev, None))
+    region_of = np.full(int(ev["patient"].max()) + 2 if len(ev) else 1, -1, dtype=np.int16)
+    region_of[j.index.to_numpy()] = j["region"].cat.codes.to_numpy()
+    ev_region = region_of[ev["patient"].to_numpy()]  # patient -1 -> last entry (-1)
+    for r, region in enumerate(REGIONS):
+        reg = patient_kpis(j[j["region"] == region], w0, h, scale)
+        reg.update(capacity_kpis(result, ev[(ev["patient"] < 0) | (ev_region == r)], region))
+        for k, v in reg.items():
+            out[f"{k}__{region}"] = v
+    return {k: out[k] for k in ordered_kpis(out)}
+
+
+def ordered_kpis(names: Any) -> list[str]:
+    """KPI names in registry order (England first, then each region)."""
+    base = list(KPI_DESCRIPTIONS)
+    present = set(names)
+    out = [k for k in base if k in present]
+    for region in REGIONS:
+        out += [f"{k}__{region}" for k in base if f"{k}__{region}" in present]
+    out += sorted(present - set(out))
+    return out
+
+
+KpiFunction = Callable[[RunResult], dict[str, float]]
+
+
+def weekly_series(result: RunResult, journeys: pd.DataFrame) -> pd.DataFrame:
+    """Weekly time series over the whole run (warm-up included), for warm-up analysis and plots.
+
+    Columns: ``week`` (index from t=0), ``time`` (day the week starts), ``diagnoses``,
+    ``mdt_rediscussions`` and ``in_follow_up`` (diagnosed and alive at the week's end), all
+    England-scaled, and ``specialist_backlog`` (cases waiting after the week's specialist MDT
+    meetings, summed over regions), also per region as ``specialist_backlog__<region>``.
+    """
+    scale = result.population_scale
+    n_weeks = int(np.ceil(result.horizon_days / 7.0))
+    weeks = np.arange(n_weeks)
+    out = pd.DataFrame({"week": weeks, "time": weeks * 7.0})
+
+    def per_week(times: np.ndarray) -> np.ndarray:
+        t = np.asarray(times, dtype=float)
+        t = t[~np.isnan(t)]
+        idx = np.minimum((t // 7).astype(int), n_weeks - 1)
+        return np.bincount(idx, minlength=n_weeks)[:n_weeks].astype(float)
+
+    out["diagnoses"] = per_week(journeys["diagnosis_time"].to_numpy()) / scale
+    dead_dx = journeys["death_time"].where(journeys["diagnosis_time"].notna())
+    out["in_follow_up"] = (
+        np.cumsum(per_week(journeys["diagnosis_time"].to_numpy()))
+        - np.cumsum(per_week(dead_dx.to_numpy()))
+    ) / scale
+    ev = events_frame(result)
+    mdts = _rids(result.resources, "specialist_mdt", None) + _rids(
+        result.resources, "local_mdt", None
+    )
+    red = ev[(ev["kind"] == K.SERVICE_START) & ev["resource"].isin(mdts) & (ev["code"] != NEW)]
+    out["mdt_rediscussions"] = per_week(red["time"].to_numpy()) / scale
+    total = np.zeros(n_weeks)
+    for region in REGIONS:
+        b = backlog_series(ev, _rids(result.resources, "specialist_mdt", region))
+        series = np.full(n_weeks, np.nan)
+        if len(b):
+            wk = np.minimum((b["time"].to_numpy() // 7).astype(int), n_weeks - 1)
+            sums = np.bincount(wk, weights=b["backlog"].to_numpy(), minlength=n_weeks)
+            counts = np.bincount(wk, minlength=n_weeks)
+            with np.errstate(invalid="ignore"):
+                series = sums[:n_weeks] / counts[:n_weeks]
+        series = pd.Series(series).ffill().fillna(0).to_numpy()
+        out[f"specialist_backlog__{region}"] = series
+        total += series
+    out.insert(5, "specialist_backlog", total)
+    return out

@@ -1,0 +1,235 @@
+"""One replication: ``simulate(scenario, replication, controls) -> RunResult``.
+
+A pure function of its arguments: it builds the context (environment, streams, resources, log),
+generates the population and its clocks, starts one process per patient at their first
+presentation, runs to the horizon and returns plain arrays (no SimPy objects), so results can
+cross process boundaries cheaply and KPIs can be computed anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+from numpy.typing import NDArray
+
+from .calendar import Calendar
+from .config import CASE_CLASSES, REGIONS, Delay, RunControls, Scenario, Servers, Sessions
+from .context import Patient, SimContext
+from .events import EventLog
+from .natural_history import draw_clocks
+from .pathway import patient_journey
+from .population import generate_population
+from .resources import DelayService, Resource, ServerPool, SlottedService
+from .streams import Streams
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """What a resource id in the event log stands for."""
+
+    rid: int
+    name: str
+    """Full name, e.g. ``specialist_mdt.north_west`` or ``prrt``."""
+    base: str
+    """Resource name in the scenario, e.g. ``specialist_mdt``."""
+    region: str | None
+    kind: str
+    capacity: int | None
+    """Slots per session (sessions), servers (servers), None (unlimited or delay)."""
+    sessions_per_week: int = 0
+
+
+@dataclass
+class RunResult:
+    """Everything one replication produced, as plain data."""
+
+    scenario: str
+    replication: int
+    seed: int
+    warmup_days: float
+    horizon_days: float
+    population_scale: float
+    events: dict[str, NDArray[Any]]
+    patients: dict[str, NDArray[Any]]
+    resources: list[ResourceInfo]
+    n_generated: int
+    sim_events: int
+    wall_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _scalar(ppf: Callable[[Any], Any]) -> Callable[[float], float]:
+    return lambda u: float(ppf(u))
+
+
+def scaled_capacity(capacity: int | None, scale: float) -> int | None:
+    """Capacity for a run at ``population_scale``: demand scales, so capacity does too.
+
+    Rounded to the nearest whole slot or server, and never below one where there was any, so a
+    small test run keeps every resource (its queueing is coarser than England's).
+    """
+    if capacity is None or scale == 1.0:
+        return capacity
+    if capacity == 0:
+        return 0
+    return max(1, round(capacity * scale))
+
+
+def build_resources(
+    env: simpy.Environment,
+    scenario: Scenario,
+    calendar: Calendar,
+    streams: Streams,
+    log: EventLog,
+) -> tuple[dict[tuple[str, int], Resource], list[ResourceInfo]]:
+    """One resource per region (scope ``region``) or one for England (scope ``national``)."""
+    table: dict[tuple[str, int], Resource] = {}
+    infos: list[ResourceInfo] = []
+    scale = scenario.population.population_scale
+    class_rank = {c: i for i, c in enumerate(CASE_CLASSES)}
+    for base, spec in scenario.resources:
+        scope = getattr(spec, "scope", "national") if not isinstance(spec, Delay) else "national"
+        regions: list[int | None] = list(range(len(REGIONS))) if scope == "region" else [None]
+        for r in regions:
+            rid = len(infos)
+            name = base if r is None else f"{base}.{REGIONS[r]}"
+            rname = None if r is None else REGIONS[r]
+            rng = streams.get(f"resource/{name}")
+            res: Resource
+            if isinstance(spec, Sessions):
+                slots = scaled_capacity(spec.slots_for(rname), scale)
+                res = SlottedService(
+                    env,
+                    log,
+                    rid,
+                    name,
+                    calendar,
+                    [(s.weekday, s.hour) for s in spec.sessions],
+                    slots,
+                    rng,
+                    cancel_probability=spec.cancel_probability,
+                    results_cutoff_days=spec.results_cutoff_days,
+                    skip_bank_holidays=spec.skip_bank_holidays,
+                    priority=spec.priority,
+                    class_order=[class_rank[c] for c in spec.class_order],
+                    escalation_days=spec.escalation_days,
+                )
+                info = ResourceInfo(rid, name, base, rname, "sessions", slots, len(spec.sessions))
+            elif isinstance(spec, Servers):
+                c = scaled_capacity(spec.servers_for(rname), scale) or 1
+                res = ServerPool(
+                    env,
+                    log,
+                    rid,
+                    name,
+                    c,
+                    _scalar(spec.service_days.ppf),
+                    rng,
+                    priority=spec.priority,
+                    class_order=[class_rank[k] for k in spec.class_order],
+                )
+                info = ResourceInfo(rid, name, base, rname, "servers", c)
+            else:
+                assert isinstance(spec, Delay)
+                res = DelayService(env, log, rid, name, _scalar(spec.wait_days.ppf), rng)
+                info = ResourceInfo(rid, name, base, rname, "delay", None)
+            infos.append(info)
+            for rr in range(len(REGIONS)) if r is None else [r]:
+                table[(base, rr)] = res
+    return table, infos
+
+
+def simulate(scenario: Scenario, replication: int, controls: RunControls) -> RunResult:
+    """Run one replication of ``scenario`` to ``controls.horizon_days``.
+
+    Parameters
+    ----------
+    scenario:
+        The validated scenario.
+    replication:
+        Replication number (0-based); with ``controls.seed`` it fixes every random stream.
+    controls:
+        Run controls (seed, measured years, warm-up).
+    """
+    started = time.perf_counter()
+    horizon = controls.horizon_days
+    streams = Streams(controls.seed, replication)
+    pop, draws = generate_population(scenario.population, streams, horizon)
+    clocks = draw_clocks(
+        pop, draws, scenario.natural_history, scenario.presentation, scenario.survival
+    )
+    env = simpy.Environment()
+    log = EventLog()
+    calendar = Calendar(scenario.start_date)
+    resources, infos = build_resources(env, scenario, calendar, streams, log)
+    ctx = SimContext(env, scenario, calendar, streams, draws, log, resources)
+
+    first = clocks.first_presentation
+    arrive = (
+        (first >= 0)
+        & (first < horizon)
+        & (first < clocks.t_undiagnosed_death)
+        & (first < clocks.t_other_death)
+    )
+    ids = np.flatnonzero(arrive)
+    ids = ids[np.argsort(first[ids], kind="stable")]
+    env.process(_arrivals(ctx, ids, first, pop, clocks))
+    env.run(until=horizon)
+
+    ev = log.arrays()
+    keep = np.asarray(ev["time"]) <= horizon
+    events = {k: v[keep] for k, v in ev.items()}
+    patients: dict[str, NDArray[Any]] = {
+        "patient": ids.astype(np.int32),
+        "region": pop.region[ids],
+        "site": pop.site[ids],
+        "grade": pop.grade[ids],
+        "functional": pop.functional[ids],
+        "sstr_positive": pop.sstr_positive[ids],
+        "age_at_onset": pop.age[ids],
+        "female": pop.female[ids],
+        "men1": pop.men1[ids],
+        "onset_time": pop.onset[ids],
+        "stage_at_onset": clocks.stage_at_onset[ids],
+        "symptomatic": np.isfinite(clocks.t_gp[ids]),
+    }
+    return RunResult(
+        scenario=scenario.name,
+        replication=replication,
+        seed=controls.seed,
+        warmup_days=controls.warmup_days,
+        horizon_days=horizon,
+        population_scale=scenario.population.population_scale,
+        events=events,
+        patients=patients,
+        resources=infos,
+        n_generated=pop.n,
+        sim_events=_events_processed(env),
+        wall_seconds=time.perf_counter() - started,
+    )
+
+
+def _arrivals(
+    ctx: SimContext, ids: NDArray[np.int64], first: NDArray[np.float64], pop: Any, clocks: Any
+) -> Generator[simpy.Event, Any, None]:
+    """Start each patient's journey at their first presentation."""
+    env = ctx.env
+    for pid in ids.tolist():
+        t = float(first[pid])
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        env.process(patient_journey(ctx, Patient(pid, pop, clocks)))
+
+
+def _events_processed(env: simpy.Environment) -> int:
+    """SimPy events scheduled so far (its event-id counter); for benchmarks only."""
+    eid = getattr(env, "_eid", None)
+    try:
+        return int(next(eid)) if eid is not None else -1
+    except TypeError:
+        return -1

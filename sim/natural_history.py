@@ -1,0 +1,208 @@
+"""The disease course before diagnosis, and the clocks that compete to end it.
+
+Nothing here schedules an event: each patient's course is a few numbers drawn once, from their
+own uniforms, and read off arithmetically when the pathway needs them (design principle 6).
+
+Stage
+    A tumour starts localised, regional or distant (by grade) and, while undiagnosed, moves on
+    to regional and then distant after grade-dependent times (scaled by site). Diagnosis freezes
+    the *recorded* stage at diagnosis: longer delays mean later stage.
+
+Competing routes to first presentation (whichever clock rings first)
+    * ``gp``: symptomatic patients see their GP after the patient interval (symptom onset to
+      first consultation, the interval patient surveys measure in months to years);
+    * ``emergency``: a hazard that depends on the current stage (bowel obstruction, bleeding,
+      hormonal crisis), integrated over the stage path;
+    * ``incidental``: found on imaging or surgery for something else (appendicectomy), a
+      constant hazard by site;
+    * ``surveillance``: known MEN1 carriers are found at their next scheduled scan.
+    The emergency, incidental and surveillance clocks keep running while a patient is in the
+    GP loop or waiting for tests, so a long primary-care interval can end in an emergency.
+
+Death
+    Other-cause death from a Gompertz law (modal age and dispersion, by age at onset). NEN death
+    before diagnosis only from distant disease: distant spread + the untreated fraction of the
+    survival time the patient would have had if diagnosed then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .config import GRADES, SITES, STAGES, NaturalHistory, Presentation, Survival
+from .population import PopulationArrays
+from .streams import PatientDraws
+
+INF = np.inf
+ROUTE_GP, ROUTE_EMERGENCY, ROUTE_INCIDENTAL, ROUTE_SURVEILLANCE = 0, 1, 2, 3
+LOCALISED, REGIONAL, DISTANT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """Per-patient absolute times (days) of the natural-history and route clocks."""
+
+    stage_at_onset: NDArray[np.int8]
+    t_regional: NDArray[np.float64]
+    t_distant: NDArray[np.float64]
+    t_gp: NDArray[np.float64]
+    t_emergency: NDArray[np.float64]
+    t_incidental: NDArray[np.float64]
+    t_surveillance: NDArray[np.float64]
+    t_other_death: NDArray[np.float64]
+    t_undiagnosed_death: NDArray[np.float64]
+
+    @property
+    def first_presentation(self) -> NDArray[np.float64]:
+        return np.minimum.reduce(
+            [self.t_gp, self.t_emergency, self.t_incidental, self.t_surveillance]
+        )
+
+    @property
+    def first_route(self) -> NDArray[np.int8]:
+        stack = np.vstack([self.t_gp, self.t_emergency, self.t_incidental, self.t_surveillance])
+        return np.argmin(stack, axis=0).astype(np.int8)
+
+
+def stage_at(t: float, t_regional: float, t_distant: float) -> int:
+    """Stage index at time ``t`` given the patient's transition times."""
+    if t >= t_distant:
+        return DISTANT
+    if t >= t_regional:
+        return REGIONAL
+    return LOCALISED
+
+
+def _piecewise_hazard_time(
+    start: NDArray[np.float64],
+    t1: NDArray[np.float64],
+    t2: NDArray[np.float64],
+    h: tuple[float, float, float],
+    target: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """First time the cumulative hazard reaches ``target``, with hazards ``h`` (per day) on the
+    three stage intervals [start, t1), [t1, t2), [t2, inf). Exact inversion, no thinning."""
+    out = np.full(start.shape, INF)
+    done = np.zeros(start.shape, dtype=bool)
+    remaining = target.astype(float).copy()
+    bounds = (start, t1, t2, np.full(start.shape, INF))
+    with np.errstate(invalid="ignore"):
+        for i, rate in enumerate(h):
+            a, b = bounds[i], bounds[i + 1]
+            reached = np.isfinite(a) & ~done
+            if rate <= 0:
+                continue
+            length = b - a
+            need = remaining / rate
+            hit = reached & (need < length)
+            out[hit] = a[hit] + need[hit]
+            done |= hit
+            remaining = remaining - rate * np.where(reached & np.isfinite(length), length, 0.0)
+    return out
+
+
+def gompertz_remaining_years(
+    age: NDArray[np.float64], u: NDArray[np.float64], modal: float, dispersion: float
+) -> NDArray[np.float64]:
+    """Remaining lifetime (years) at ``age`` under a Gompertz law with mode ``modal`` and
+    dispersion ``dispersion`` (cumulative hazard exp((a - M)/s) (exp(x/s) - 1)), by inversion."""
+    return dispersion * np.log1p(-np.log1p(-u) * np.exp((modal - age) / dispersion))
+
+
+def disease_survival_days(
+    survival: Survival, grade: int, stage: int, age: float, u: float
+) -> float:
+    """NEN survival (days) from diagnosis for one patient, from their survival uniform."""
+    dist = survival.disease_survival_days[GRADES[grade]][STAGES[stage]]
+    factor = survival.age_time_ratio_per_decade ** ((age - 65.0) / 10.0)
+    return float(dist.ppf(u)) * factor
+
+
+def draw_clocks(
+    pop: PopulationArrays,
+    draws: PatientDraws,
+    nh: NaturalHistory,
+    pres: Presentation,
+    surv: Survival,
+) -> Clocks:
+    """Every patient's natural-history and route clocks, vectorised."""
+    n = pop.n
+    onset = pop.onset
+    grade = pop.grade
+    site_mult = np.array([nh.progression_time_multiplier_by_site[s] for s in SITES])[pop.site]
+
+    stage_p = np.array([[nh.stage_at_onset_by_grade[g][s] for s in STAGES] for g in GRADES])
+    cum = np.cumsum(stage_p[grade], axis=1)
+    stage0 = np.minimum((draws.column("stage_at_onset")[:, None] >= cum).sum(axis=1), 2)
+    stage0 = stage0.astype(np.int8)
+
+    lr = np.empty(n)
+    rd = np.empty(n)
+    u_lr = draws.column("localised_to_regional")
+    u_rd = draws.column("regional_to_distant")
+    for g, name in enumerate(GRADES):
+        m = grade == g
+        lr[m] = nh.localised_to_regional_days[name].ppf(u_lr[m])
+        rd[m] = nh.regional_to_distant_days[name].ppf(u_rd[m])
+    lr *= site_mult
+    rd *= site_mult
+    t_reg = np.where(stage0 >= REGIONAL, onset, onset + lr)
+    t_dist = np.where(stage0 >= DISTANT, onset, t_reg + rd)
+
+    sympt_p = np.array([pres.symptomatic_share_by_site[s] for s in SITES])[pop.site]
+    symptomatic = draws.column("symptomatic") < sympt_p
+    t_gp = np.where(
+        symptomatic, onset + pres.patient_interval_days.ppf(draws.column("patient_interval")), INF
+    )
+
+    rates = [pres.emergency_rate_per_year_by_stage[s] / 365.25 for s in STAGES]
+    h = (rates[0], rates[1], rates[2])
+    target = -np.log1p(-draws.column("emergency"))
+    t_em = _piecewise_hazard_time(onset, t_reg, t_dist, h, target)
+
+    inc_rate = (
+        np.array([pres.incidental_rate_per_year_by_site[s] for s in SITES])[pop.site] / 365.25
+    )
+    with np.errstate(divide="ignore"):
+        t_inc = np.where(
+            inc_rate > 0,
+            onset - np.log1p(-draws.column("incidental")) / np.where(inc_rate > 0, inc_rate, 1.0),
+            INF,
+        )
+    t_surv = np.where(
+        pop.men1,
+        onset + draws.column("surveillance_phase") * pres.men1_surveillance_interval_days,
+        INF,
+    )
+
+    t_oc = onset + 365.25 * gompertz_remaining_years(
+        pop.age,
+        draws.column("other_cause_death"),
+        surv.other_cause_modal_age_years,
+        surv.other_cause_dispersion_years,
+    )
+    u_s = draws.column("survival")
+    s_dist = np.zeros(n)
+    age_at_dist = pop.age + np.maximum(t_dist - onset, 0) / 365.25
+    finite = np.isfinite(t_dist)
+    for g, name in enumerate(GRADES):
+        m = (grade == g) & finite
+        d = surv.disease_survival_days[name]["distant"]
+        s_dist[m] = d.ppf(u_s[m])
+    s_dist *= surv.age_time_ratio_per_decade ** ((age_at_dist - 65.0) / 10.0)
+    t_und = np.where(finite, t_dist + surv.untreated_survival_factor * s_dist, INF)
+
+    return Clocks(
+        stage_at_onset=stage0,
+        t_regional=t_reg,
+        t_distant=t_dist,
+        t_gp=t_gp,
+        t_emergency=t_em,
+        t_incidental=t_inc,
+        t_surveillance=t_surv,
+        t_other_death=t_oc,
+        t_undiagnosed_death=t_und,
+    )

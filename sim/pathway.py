@@ -1,0 +1,225 @@
+"""The patient journey, read top to bottom like the pathway diagram.
+
+::
+
+    presentation ──> diagnostic work-up ──> diagnosis ──> staging (PET) ──> MDT(s) ──>
+         ^                  │ nothing found                                          │
+         └── back to GP ────┘                      decision to treat <───────────────┘
+                                                          │
+                                   first treatment ──> follow-up ──(progression)──> MDT ...
+
+Each step is a short generator; the journey delegates with ``yield from`` so it stays one SimPy
+process per patient. A step records facts in the event log and waits; it computes no KPI.
+Waits that involve no capacity (primary-care consultations, general tests) are computed
+arithmetically and taken as one timeout; only capacity (MDT slots, PET lists, pathologists,
+surgery lists, PRRT days) makes a patient queue. Every wait stops at the patient's death
+(:func:`sim.context.hold`, :func:`sim.context.use`).
+"""
+
+from __future__ import annotations
+
+from .config import GP_OUTCOMES, SITES
+from .context import CLASS_NEW, Died, Patient, ProcessGen, SimContext, hold, pick, use
+from .events import EventKind
+from .mdt import mdt_discussion, staging
+from .natural_history import (
+    ROUTE_EMERGENCY,
+    ROUTE_GP,
+    ROUTE_INCIDENTAL,
+    ROUTE_SURVEILLANCE,
+    disease_survival_days,
+    stage_at,
+)
+from .treatment import follow_up, treatment_line
+
+# Referral types (code of REFERRAL events).
+URGENT, ROUTINE, EMERGENCY, INCIDENTAL, SURVEILLANCE = 0, 1, 2, 3, 4
+REFERRAL_TYPES = ("urgent", "routine", "emergency", "incidental", "surveillance")
+_ROUTE_OF_REFERRAL = {
+    URGENT: ROUTE_GP,
+    ROUTINE: ROUTE_GP,
+    EMERGENCY: ROUTE_EMERGENCY,
+    INCIDENTAL: ROUTE_INCIDENTAL,
+    SURVEILLANCE: ROUTE_SURVEILLANCE,
+}
+_MISATTRIBUTED, _TESTS, _URGENT, _ROUTINE = (
+    GP_OUTCOMES.index(k)
+    for k in ("misattributed", "primary_care_tests", "urgent_referral", "routine_referral")
+)
+
+
+def patient_journey(ctx: SimContext, p: Patient) -> ProcessGen:
+    """One patient from first presentation to death (or the end of the run)."""
+    try:
+        referral = yield from presentation(ctx, p, p.t_gp)
+        while not (yield from diagnostic_workup(ctx, p, referral)):
+            back = ctx.env.now + ctx.scenario.diagnostics.failed_workup_return_days.ppf(
+                ctx.u("workup_return", p, p.n_gp)
+            )
+            referral = yield from presentation(ctx, p, float(back))
+        yield from staging(ctx, p)
+        yield from mdt_discussion(ctx, p, CLASS_NEW)
+        yield from treatment_line(ctx, p)
+        yield from follow_up(ctx, p)
+    except Died:
+        ctx.record(p.death, p, EventKind.DEATH, code=p.death_cause)
+
+
+# ---------------------------------------------------------------------------------------------
+# Presentation: GP consultations until referral, unless another route comes first
+# ---------------------------------------------------------------------------------------------
+
+
+def presentation(ctx: SimContext, p: Patient, next_gp: float) -> ProcessGen:
+    """Consult the GP from ``next_gp`` until referred, or present by another route.
+
+    Returns the referral type. Consultations are computed arithmetically: each may misattribute
+    the symptoms (IBS, gastritis, anxiety, menopause, asthma) and bring the patient back later,
+    order primary-care tests, or refer urgently or routinely. The emergency, incidental and
+    surveillance clocks keep running throughout.
+    """
+    gp = ctx.scenario.presentation.gp
+    other = min(p.t_emergency, p.t_incidental, p.t_surveillance)
+    t = next_gp
+    while t < other and t < p.death:
+        if p.n_gp == 0:
+            ctx.record(t, p, EventKind.PRESENTATION, code=ROUTE_GP)
+        shares = gp.first_consultation if p.n_gp == 0 else gp.repeat_consultation
+        outcome = pick(list(shares.values()), ctx.u("gp_outcome", p, p.n_gp))
+        label = -1
+        if outcome == _MISATTRIBUTED:
+            label = pick(list(gp.misattribution_labels.values()), ctx.u("gp_label", p, p.n_gp))
+        n = p.n_gp
+        p.n_gp += 1
+        ctx.record(t, p, EventKind.GP_CONSULTATION, resource=label, code=outcome)
+        if outcome == _URGENT:
+            return (yield from _refer(ctx, p, t, URGENT))
+        if outcome == _ROUTINE or p.n_gp >= gp.max_consultations:
+            return (yield from _refer(ctx, p, t, ROUTINE))
+        if outcome == _TESTS:
+            t = t + float(gp.primary_care_test_days.ppf(ctx.u("gp_test_days", p, n)))
+            if t >= other or t >= p.death:
+                break
+            positive = _primary_care_tests_positive(ctx, p, n)
+            ctx.record(t, p, EventKind.PRIMARY_CARE_TEST, code=int(positive))
+            if positive:
+                return (yield from _refer(ctx, p, t, URGENT))
+        t = t + float(gp.reconsultation_interval_days.ppf(ctx.u("gp_reconsult", p, n)))
+    return (yield from _present_otherwise(ctx, p))
+
+
+def _primary_care_tests_positive(ctx: SimContext, p: Patient, n: int) -> bool:
+    """Whether a primary-care test round (CgA and/or direct-access imaging) prompts referral."""
+    gp = ctx.scenario.presentation.gp
+    diag = ctx.scenario.diagnostics
+    cga = ctx.u("gp_cga_ordered", p, n) < gp.cga_requested_probability and (
+        ctx.u("gp_cga_result", p, n) < diag.cga_sensitivity
+    )
+    img = ctx.u("gp_imaging_ordered", p, n) < gp.imaging_requested_probability and (
+        ctx.u("gp_imaging_result", p, n) < gp.imaging_detection_probability
+    )
+    return cga or img
+
+
+def _refer(ctx: SimContext, p: Patient, t: float, kind: int) -> ProcessGen:
+    yield from hold(ctx, p, t)
+    ctx.record(t, p, EventKind.REFERRAL, code=kind)
+    if kind == URGENT:
+        p.clock62_start = t
+    return kind
+
+
+def _present_otherwise(ctx: SimContext, p: Patient) -> ProcessGen:
+    """The first of the emergency, incidental and surveillance clocks rings."""
+    t = min(p.t_emergency, p.t_incidental, p.t_surveillance)
+    yield from hold(ctx, p, t)
+    if t == p.t_emergency:
+        route, kind = ROUTE_EMERGENCY, EMERGENCY
+    elif t == p.t_incidental:
+        route, kind = ROUTE_INCIDENTAL, INCIDENTAL
+    else:
+        route, kind = ROUTE_SURVEILLANCE, SURVEILLANCE
+    ctx.record(t, p, EventKind.PRESENTATION, code=route)
+    ctx.record(t, p, EventKind.REFERRAL, code=kind)
+    return kind
+
+
+# ---------------------------------------------------------------------------------------------
+# Diagnostic work-up: first seen, tests, biopsy, specialist histopathology with Ki-67
+# ---------------------------------------------------------------------------------------------
+
+
+def diagnostic_workup(ctx: SimContext, p: Patient, referral: int) -> ProcessGen:
+    """From referral to histological diagnosis. Returns False if the tests found nothing."""
+    diag = ctx.scenario.diagnostics
+    env = ctx.env
+    k = p.n_gp  # distinguishes repeated work-ups of the same patient
+    if referral in (URGENT, ROUTINE):
+        wait = diag.urgent_first_seen_days if referral == URGENT else diag.routine_first_seen_days
+        seen = env.now + float(wait.ppf(ctx.u("first_seen", p, k)))
+        other = min(p.t_emergency, p.t_incidental, p.t_surveillance)
+        if other < seen:
+            referral = yield from _present_otherwise(ctx, p)
+    if referral == EMERGENCY:
+        seen = env.now
+        tests_done = seen + float(diag.emergency_workup_days.ppf(ctx.u("emergency_workup", p)))
+    else:
+        if referral == INCIDENTAL:
+            seen = env.now + float(diag.incidental_referral_days.ppf(ctx.u("first_seen", p, k)))
+        elif referral == SURVEILLANCE:
+            seen = env.now + float(diag.surveillance_referral_days.ppf(ctx.u("first_seen", p, k)))
+        tests_done = seen + _general_tests_days(ctx, p, k)
+    yield from hold(ctx, p, seen)
+    ctx.record(seen, p, EventKind.FIRST_SEEN)
+    if referral in (ROUTINE, INCIDENTAL, SURVEILLANCE) and p.clock62_start == float("inf"):
+        p.clock62_start = seen  # consultant upgrade once cancer is suspected
+    yield from hold(ctx, p, tests_done)
+    if (
+        referral in (URGENT, ROUTINE)
+        and ctx.u("workup_detects", p, k)
+        >= (diag.workup_detection_probability_by_site[SITES[p.site]])
+    ):
+        ctx.record(tests_done, p, EventKind.WORKUP_NEGATIVE)
+        p.clock62_start = float("inf")
+        return False
+    yield from biopsy_and_histopathology(ctx, p)
+    return True
+
+
+def _general_tests_days(ctx: SimContext, p: Patient, k: int) -> float:
+    """CT/MRI, bloods (CgA, urine 5-HIAA) and, for luminal sites, endoscopy: requested together,
+    so the work-up takes as long as the slowest (exogenous waits, no capacity)."""
+    diag = ctx.scenario.diagnostics
+    waits = [
+        float(diag.imaging_wait_days.ppf(ctx.u("imaging_wait", p, k))),
+        float(diag.bloods_turnaround_days.ppf(ctx.u("bloods_wait", p, k))),
+    ]
+    if SITES[p.site] in diag.endoscopy_sites:
+        waits.append(float(diag.endoscopy_wait_days.ppf(ctx.u("endoscopy_wait", p, k))))
+    return max(waits)
+
+
+def biopsy_and_histopathology(ctx: SimContext, p: Patient) -> ProcessGen:
+    """Biopsy (repeated while non-diagnostic), then specialist reporting with Ki-67 grading."""
+    diag = ctx.scenario.diagnostics
+    j = 0
+    while True:
+        t = ctx.env.now + float(diag.biopsy_wait_days.ppf(ctx.u("biopsy_wait", p, j)))
+        yield from hold(ctx, p, t)
+        ok = ctx.u("biopsy_ok", p, j) >= diag.biopsy_nondiagnostic_probability
+        ctx.record(t, p, EventKind.BIOPSY, code=int(ok))
+        j += 1
+        if ok:
+            break
+    yield from use(ctx, p, "histopathology", CLASS_NEW, u=ctx.u("histopathology", p))
+    now = ctx.env.now
+    p.stage = stage_at(now, p.t_regional, p.t_distant)
+    p.diagnosed_at = now
+    ctx.record(now, p, EventKind.DIAGNOSIS, code=p.stage)
+    survival = disease_survival_days(
+        ctx.scenario.survival, p.grade, p.stage, p.age_at(now), ctx.u("survival", p)
+    )
+    if now + survival < p.t_other_death:
+        p.death, p.death_cause = now + survival, 0
+    else:
+        p.death, p.death_cause = p.t_other_death, 1

@@ -1,0 +1,35 @@
+"""Test helpers: the baseline scenario as data, small and deterministic variants of it."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from sim.config import RunControls, Scenario
+from sim.loader import load_scenario_dict, merge_overlay
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+BASELINE = SCENARIOS / "current_practice.toml"
+
+
+def baseline_dict() -> dict[str, Any]:
+    """The baseline scenario file as a plain dict (no validation)."""
+    with BASELINE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def make_scenario(
+    overlay: dict[str, Any] | None = None, scale: float = 0.02, **run: Any
+) -> tuple[Scenario, RunControls]:
+    """Baseline + overlay, at ``scale`` of England, validated; ``run`` overrides run controls."""
+    data = merge_overlay(baseline_dict(), copy.deepcopy(overlay or {}))
+    data["population"]["population_scale"] = scale
+    data["run"] = {**data.get("run", {}), **run}
+    return load_scenario_dict(data)
+
+
+def fixed(value: float) -> dict[str, Any]:
+    return {"dist": "fixed", "value": value}

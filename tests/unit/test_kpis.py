@@ -1,0 +1,153 @@
+"""KPI functions on a hand-written event log, against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sim.config import REGIONS, ROUTES, SITES, TREATMENTS
+from sim.events import EventKind as K
+from sim.kpis import (
+    REFERRAL_TYPES,
+    backlog_series,
+    events_frame,
+    patient_journeys,
+    replication_kpis,
+)
+from sim.model import ResourceInfo, RunResult
+
+HORIZON = 800.0
+YEARS = HORIZON / 365.25
+GP, EMERGENCY = ROUTES.index("gp"), ROUTES.index("emergency")
+URGENT, EMERG = REFERRAL_TYPES.index("urgent"), REFERRAL_TYPES.index("emergency")
+SSA, SURGERY = TREATMENTS.index("ssa"), TREATMENTS.index("surgery_curative")
+LONDON, NW = REGIONS.index("london"), REGIONS.index("north_west")
+
+RESOURCES = [
+    ResourceInfo(0, "specialist_mdt.london", "specialist_mdt", "london", "sessions", 10, 1),
+    ResourceInfo(1, "local_mdt.north_west", "local_mdt", "north_west", "sessions", None, 1),
+    ResourceInfo(2, "specialist_mdt.north_west", "specialist_mdt", "north_west", "sessions", 10, 1),
+]
+
+EVENTS = [
+    # patient 0: GP route, misattributed once, urgent referral, distant, specialist MDT
+    (10, 0, K.PRESENTATION, -1, GP),
+    (10, 0, K.GP_CONSULTATION, 0, 0),
+    (40, 0, K.GP_CONSULTATION, -1, 2),
+    (40, 0, K.REFERRAL, -1, URGENT),
+    (50, 0, K.FIRST_SEEN, -1, -1),
+    (60, 0, K.BIOPSY, -1, 1),
+    (70, 0, K.DIAGNOSIS, -1, 2),
+    (72, 0, K.QUEUE_JOIN, 0, 0),
+    (80, -1, K.SESSION_START, 0, 10),
+    (80, 0, K.SERVICE_START, 0, 0),
+    (80, -1, K.SESSION_END, 0, 1),
+    (81, -1, K.SESSION_START, 2, 10),
+    (81, -1, K.SESSION_END, 2, 0),
+    (85, 0, K.DECISION_TO_TREAT, -1, SSA),
+    (95, 0, K.TREATMENT_START, -1, SSA),
+    # patient 1: emergency, localised, local MDT, late surgery, progression re-discussed, death
+    (20, 1, K.PRESENTATION, -1, EMERGENCY),
+    (20, 1, K.REFERRAL, -1, EMERG),
+    (20, 1, K.FIRST_SEEN, -1, -1),
+    (30, 1, K.DIAGNOSIS, -1, 0),
+    (31, 1, K.QUEUE_JOIN, 1, 0),
+    (35, 1, K.SERVICE_START, 1, 0),
+    (40, 1, K.DECISION_TO_TREAT, -1, SURGERY),
+    (100, 1, K.TREATMENT_START, -1, SURGERY),
+    (150, 1, K.SERVICE_START, 1, 1),
+    (200, 1, K.DEATH, -1, 0),
+]
+
+
+def _result() -> RunResult:
+    ev = sorted(EVENTS, key=lambda e: e[0])
+    arrays = {
+        "time": np.array([e[0] for e in ev], dtype=float),
+        "patient": np.array([e[1] for e in ev], dtype=np.int32),
+        "kind": np.array([int(e[2]) for e in ev], dtype=np.int8),
+        "resource": np.array([e[3] for e in ev], dtype=np.int16),
+        "code": np.array([e[4] for e in ev], dtype=np.int16),
+    }
+    patients = {
+        "patient": np.array([0, 1], dtype=np.int32),
+        "region": np.array([LONDON, NW], dtype=np.int8),
+        "site": np.array([SITES.index("small_intestine"), SITES.index("pancreas")], dtype=np.int8),
+        "grade": np.array([0, 1], dtype=np.int8),
+        "functional": np.array([False, False]),
+        "sstr_positive": np.array([True, True]),
+        "age_at_onset": np.array([60.0, 70.0]),
+        "female": np.array([True, False]),
+        "men1": np.array([False, False]),
+        "onset_time": np.array([-100.0, 0.0]),
+        "stage_at_onset": np.array([0, 0], dtype=np.int8),
+        "symptomatic": np.array([True, False]),
+    }
+    return RunResult("hand", 0, 1, 0.0, HORIZON, 1.0, arrays, patients, RESOURCES, 2, 0, 0.0)
+
+
+def test_journeys_milestones() -> None:
+    j = patient_journeys(_result())
+    p0, p1 = j.loc[0], j.loc[1]
+    assert p0["route"] == "gp" and p1["route"] == "emergency"
+    assert p0["referral_type"] == "urgent" and p0["referral_time"] == 40
+    assert p0["gp_consultations_before_referral"] == 2
+    assert p0["stage_at_diagnosis"] == "distant" and p1["stage_at_diagnosis"] == "localised"
+    assert p0["specialist_mdt_time"] == 80 and math.isnan(p1["specialist_mdt_time"])
+    assert p1["local_mdt_time"] == 35
+    assert p0["first_treatment"] == "ssa" and p1["first_treatment"] == "surgery_curative"
+    assert p0["clock62_start_time"] == 40 and math.isnan(p1["clock62_start_time"])
+    assert p1["death_time"] == 200 and math.isnan(p0["death_time"])
+
+
+def test_replication_kpis_by_hand() -> None:
+    k = replication_kpis(_result())
+    expected = {
+        "diagnosed_per_year": 2 / YEARS,
+        "symptom_to_diagnosis_days_median": 170.0,  # p0 only (symptomatic): 70 - (-100)
+        "patient_interval_days_median": 110.0,
+        "primary_care_interval_days_median": 30.0,
+        "diagnostic_interval_days_median": 35.0,  # (60 + 10) / 2
+        "gp_consultations_before_referral_mean": 2.0,
+        "gp_consultations_3plus_share": 0.0,
+        "emergency_presentation_share": 0.5,
+        "urgent_referral_share": 0.5,
+        "incidental_share": 0.0,
+        "stage_localised_at_diagnosis_share": 0.5,
+        "stage_distant_at_diagnosis_share": 0.5,
+        "fds_28d_share": 0.0,  # 70 - 40 = 30 days
+        "dtt_31d_share": 0.5,  # 10 days and 60 days
+        "rtt_62d_share": 1.0,  # p0 55 days; the emergency is not on a 62-day pathway
+        "specialist_mdt_discussed_share": 0.5,
+        "diagnosis_to_specialist_mdt_days_median": 10.0,
+        "specialist_mdt_within_14d_share": 1.0,
+        "mdt_rediscussions_per_year": 1 / YEARS,
+        "specialist_mdt_utilisation": 1 / 20,
+        "specialist_mdt_backlog_mean": 0.0,
+        "one_year_survival_share": 0.5,
+        "alive_diagnosed_within_5y": 1.0,
+        "female_share": 0.5,
+    }
+    for name, value in expected.items():
+        assert k[name] == pytest.approx(value), name
+    assert k["diagnosed_per_year__london"] == pytest.approx(1 / YEARS)
+    assert k["emergency_presentation_share__north_west"] == 1.0
+    assert k["specialist_mdt_utilisation__london"] == pytest.approx(0.1)
+    assert k["mdt_rediscussions_per_year__london"] == 0.0
+    assert math.isnan(k["diagnostic_interval_days_median__south_west"])
+
+
+def test_warmup_is_a_filter() -> None:
+    r = _result()
+    r.warmup_days = 50.0  # patient 1 (diagnosed at 30) is before the window
+    k = replication_kpis(r)
+    assert k["diagnosed_per_year"] == pytest.approx(1 / ((HORIZON - 50) / 365.25))
+    assert k["emergency_presentation_share"] == 0.0
+
+
+def test_backlog_rebuilt_from_log() -> None:
+    ev = events_frame(_result())
+    b = backlog_series(ev, [0])
+    assert b["backlog"].tolist() == [0]
