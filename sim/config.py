@@ -230,6 +230,9 @@ ByGradeProb = Annotated[
 ByGradeStageShares = Annotated[
     dict[Grade, StageShares], BeforeValidator(_table_fill(GRADES)), AfterValidator(_reorder(GRADES))
 ]
+ByGradePos = Annotated[
+    dict[Grade, PosFloat], BeforeValidator(_table_fill(GRADES)), AfterValidator(_reorder(GRADES))
+]
 ByGradeDist = Annotated[
     dict[Grade, Distribution],
     BeforeValidator(_table_fill(GRADES)),
@@ -342,7 +345,14 @@ class Presentation(Strict):
     patient_interval_days: Distribution = Field(
         description="Symptom onset to first GP consultation (the patient-reported interval)."
     )
+    patient_interval_multiplier_by_grade: ByGradePos = Field(
+        description="Multiplies the patient interval (aggressive tumours cause symptoms that "
+        "bring people to their GP sooner)."
+    )
     emergency_rate_per_year_by_stage: ByStageRate
+    emergency_rate_multiplier_by_grade: ByGradePos = Field(
+        description="Multiplies the emergency-presentation hazard by grade."
+    )
     incidental_rate_per_year_by_site: BySiteRate
     men1_surveillance_interval_days: PosFloat
     gp: GP

@@ -10,7 +10,7 @@ the journey at the patient's death.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ import simpy
 
 from .calendar import Calendar
 from .config import REGIONS, Scenario
+from .distributions import Sampler
 from .events import EventKind, EventLog
 from .natural_history import Clocks
 from .population import PopulationArrays
@@ -33,6 +34,34 @@ ProcessGen = Generator[simpy.Event, Any, Any]
 
 class Died(Exception):
     """Raised inside a patient's process when their death comes before what they wait for."""
+
+
+PATIENT_COLUMNS = (
+    "region",
+    "site",
+    "grade",
+    "functional",
+    "sstr_positive",
+    "age",
+    "female",
+    "men1",
+    "onset",
+    "t_regional",
+    "t_distant",
+    "t_gp",
+    "t_emergency",
+    "t_incidental",
+    "t_surveillance",
+    "t_other_death",
+    "t_undiagnosed_death",
+)
+"""Population and clock arrays a :class:`Patient` is built from, in constructor order."""
+
+
+def patient_rows(ids: Any, pop: PopulationArrays, clocks: Clocks) -> Iterator[tuple[Any, ...]]:
+    """One tuple of plain Python values per patient in ``ids`` (vectorised extraction)."""
+    cols = [getattr(pop, c) if hasattr(pop, c) else getattr(clocks, c) for c in PATIENT_COLUMNS]
+    return zip(*(col[ids].tolist() for col in cols), strict=True)
 
 
 class Patient:
@@ -68,25 +97,28 @@ class Patient:
         "treatment",
     )
 
-    def __init__(self, pid: int, pop: PopulationArrays, clocks: Clocks):
+    def __init__(self, pid: int, row: tuple[Any, ...]):
+        """``row`` holds the values of :data:`PATIENT_COLUMNS` for this patient."""
         self.id = pid
-        self.region = int(pop.region[pid])
-        self.site = int(pop.site[pid])
-        self.grade = int(pop.grade[pid])
-        self.functional = bool(pop.functional[pid])
-        self.sstr = bool(pop.sstr_positive[pid])
-        self.age = float(pop.age[pid])
-        self.female = bool(pop.female[pid])
-        self.men1 = bool(pop.men1[pid])
-        self.onset = float(pop.onset[pid])
-        self.t_regional = float(clocks.t_regional[pid])
-        self.t_distant = float(clocks.t_distant[pid])
-        self.t_gp = float(clocks.t_gp[pid])
-        self.t_emergency = float(clocks.t_emergency[pid])
-        self.t_incidental = float(clocks.t_incidental[pid])
-        self.t_surveillance = float(clocks.t_surveillance[pid])
-        self.t_other_death = float(clocks.t_other_death[pid])
-        und = float(clocks.t_undiagnosed_death[pid])
+        (
+            self.region,
+            self.site,
+            self.grade,
+            self.functional,
+            self.sstr,
+            self.age,
+            self.female,
+            self.men1,
+            self.onset,
+            self.t_regional,
+            self.t_distant,
+            self.t_gp,
+            self.t_emergency,
+            self.t_incidental,
+            self.t_surveillance,
+            self.t_other_death,
+            und,
+        ) = row
         self.death = min(self.t_other_death, und)
         self.death_cause = CAUSE_OTHER if self.t_other_death <= und else CAUSE_NEN
         self.n_gp = 0
@@ -126,10 +158,14 @@ class SimContext:
         """The patient's own *j*-th uniform for ``purpose``."""
         return self.draws.u(purpose, p.id, j)
 
+    def draw(self, dist: Sampler, purpose: str, p: Patient, j: int = 0) -> float:
+        """A value of ``dist`` from the patient's own *j*-th uniform for ``purpose``."""
+        return dist.sample1(self.draws.u(purpose, p.id, j))
+
     def record(
         self, t: float, p: Patient, kind: EventKind, resource: int = -1, code: int = -1
     ) -> None:
-        self.log.record(t, p.id, kind, resource, code)
+        self.log.append((t, p.id, kind, resource, code))
 
 
 def hold(ctx: SimContext, p: Patient, until: float) -> ProcessGen:
@@ -160,11 +196,12 @@ def use(
     return res.rid
 
 
-def pick(probs: list[float], u: float) -> int:
+def pick(probs: Iterable[float], u: float) -> int:
     """Index chosen by inversion from probabilities ``probs`` (summing to 1)."""
     acc = 0.0
+    i = -1
     for i, q in enumerate(probs):
         acc += q
         if u < acc:
             return i
-    return len(probs) - 1
+    return i

@@ -9,7 +9,8 @@ Every family here describes a non-negative quantity (durations, ages, counts) an
 random numbers work across scenarios (Law, *Simulation Modeling and Analysis*, 5th ed., s. 11.2):
 the same uniform gives a monotonically related value when a parameter changes, so a patient who
 waits longer than average in one scenario also does in another. ``ppf`` accepts scalars or numpy
-arrays, so batches are sampled in one call.
+arrays, so batches are sampled in one call; ``sample1(u)`` is the same map for one Python float,
+written with ``math`` so that per-patient draws in the event loop cost well under a microsecond.
 
 Families (each validates its own parameters):
 
@@ -30,7 +31,9 @@ empirical      quantiles = [[p, x], ...] from p=0..1   piecewise-linear inverse 
 
 from __future__ import annotations
 
+import bisect
 import math
+from functools import cached_property
 from itertools import pairwise
 from typing import Annotated, Literal, Protocol
 
@@ -47,12 +50,18 @@ class Sampler(Protocol):
 
     def ppf(self, u: ArrayLike) -> FloatArray: ...
 
+    def sample1(self, u: float) -> float: ...
+
 
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     def ppf(self, u: ArrayLike) -> FloatArray:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def sample1(self, u: float) -> float:
+        """``ppf`` for a single uniform (fast scalar path; families override it)."""
+        return float(self.ppf(u))
 
     def mean(self) -> float:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -79,6 +88,9 @@ class Fixed(_Dist):
     def ppf(self, u: ArrayLike) -> FloatArray:
         return np.full(np.shape(u), self.value, dtype=float)
 
+    def sample1(self, u: float) -> float:
+        return self.value
+
     def mean(self) -> float:
         return self.value
 
@@ -101,7 +113,7 @@ class Exponential(_Dist):
             raise ValueError("give exactly one of 'mean' or 'median'")
         return self
 
-    @property
+    @cached_property
     def _mean(self) -> float:
         if self.mean_ is not None:
             return self.mean_
@@ -110,6 +122,9 @@ class Exponential(_Dist):
 
     def ppf(self, u: ArrayLike) -> FloatArray:
         return -self._mean * np.log1p(-np.asarray(u, dtype=float))
+
+    def sample1(self, u: float) -> float:
+        return -self._mean * math.log1p(-u)
 
     def mean(self) -> float:
         return self._mean
@@ -127,10 +142,17 @@ class Gamma(_Dist):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
+    @cached_property
+    def _shape_scale(self) -> tuple[float, float]:
+        return (self.mean_ / self.sd) ** 2, self.sd**2 / self.mean_
+
     def ppf(self, u: ArrayLike) -> FloatArray:
-        shape = (self.mean_ / self.sd) ** 2
-        scale = self.sd**2 / self.mean_
+        shape, scale = self._shape_scale
         return np.asarray(special.gammaincinv(shape, np.asarray(u, dtype=float)) * scale)
+
+    def sample1(self, u: float) -> float:
+        shape, scale = self._shape_scale
+        return float(special.gammaincinv(shape, u)) * scale
 
     def mean(self) -> float:
         return self.mean_
@@ -153,7 +175,7 @@ class Weibull(_Dist):
             raise ValueError("give exactly one of 'scale' or 'median'")
         return self
 
-    @property
+    @cached_property
     def _scale(self) -> float:
         if self.scale is not None:
             return self.scale
@@ -162,6 +184,9 @@ class Weibull(_Dist):
 
     def ppf(self, u: ArrayLike) -> FloatArray:
         return self._scale * (-np.log1p(-np.asarray(u, dtype=float))) ** (1 / self.shape)
+
+    def sample1(self, u: float) -> float:
+        return self._scale * (-math.log1p(-u)) ** (1 / self.shape)
 
     def mean(self) -> float:
         return self._scale * math.gamma(1 + 1 / self.shape)
@@ -179,19 +204,24 @@ class Lognormal(_Dist):
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
 
+    @cached_property
     def _mu_sigma(self) -> tuple[float, float]:
         sigma2 = math.log1p((self.sd / self.mean_) ** 2)
         return math.log(self.mean_) - sigma2 / 2, math.sqrt(sigma2)
 
     def ppf(self, u: ArrayLike) -> FloatArray:
-        mu, sigma = self._mu_sigma()
+        mu, sigma = self._mu_sigma
         return np.exp(mu + sigma * special.ndtri(np.asarray(u, dtype=float)))
+
+    def sample1(self, u: float) -> float:
+        mu, sigma = self._mu_sigma
+        return math.exp(mu + sigma * float(special.ndtri(u)))
 
     def mean(self) -> float:
         return self.mean_
 
     def median(self) -> float:
-        return math.exp(self._mu_sigma()[0])
+        return math.exp(self._mu_sigma[0])
 
     def scaled(self, factor: float) -> Lognormal:
         return Lognormal(dist="lognormal", mean_=self.mean_ * factor, sd=self.sd * factor)
@@ -212,6 +242,9 @@ class Uniform(_Dist):
 
     def ppf(self, u: ArrayLike) -> FloatArray:
         return self.low + (self.high - self.low) * np.asarray(u, dtype=float)
+
+    def sample1(self, u: float) -> float:
+        return self.low + (self.high - self.low) * u
 
     def mean(self) -> float:
         return (self.low + self.high) / 2
@@ -245,6 +278,12 @@ class Triangular(_Dist):
         right = b - np.sqrt((1 - u) * (b - a) * (b - c))
         return np.where(u < fc, left, right)
 
+    def sample1(self, u: float) -> float:
+        a, c, b = self.low, self.mode, self.high
+        if u < (c - a) / (b - a):
+            return a + math.sqrt(u * (b - a) * (c - a))
+        return b - math.sqrt((1 - u) * (b - a) * (b - c))
+
     def mean(self) -> float:
         return (self.low + self.mode + self.high) / 3
 
@@ -276,11 +315,18 @@ class Discrete(_Dist):
             raise ValueError(f"'weights' must sum to 1, got {total:g}")
         return self
 
-    def ppf(self, u: ArrayLike) -> FloatArray:
+    @cached_property
+    def _cum(self) -> list[float]:
         cum = np.cumsum(self.weights)
         cum[-1] = 1.0
-        idx = np.searchsorted(cum, np.asarray(u, dtype=float), side="right")
+        return [float(c) for c in cum]
+
+    def ppf(self, u: ArrayLike) -> FloatArray:
+        idx = np.searchsorted(self._cum, np.asarray(u, dtype=float), side="right")
         return np.asarray(self.values, dtype=float)[np.minimum(idx, len(self.values) - 1)]
+
+    def sample1(self, u: float) -> float:
+        return self.values[min(bisect.bisect_right(self._cum, u), len(self.values) - 1)]
 
     def mean(self) -> float:
         return float(np.dot(self.values, self.weights))
@@ -320,6 +366,9 @@ class Empirical(_Dist):
         ps = [p for p, _ in self.quantiles]
         xs = [x for _, x in self.quantiles]
         return np.asarray(np.interp(np.asarray(u, dtype=float), ps, xs))
+
+    def sample1(self, u: float) -> float:
+        return float(self.ppf(u))
 
     def mean(self) -> float:
         ps = np.array([p for p, _ in self.quantiles])

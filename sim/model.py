@@ -9,7 +9,7 @@ cross process boundaries cheaply and KPIs can be computed anywhere.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from .calendar import Calendar
 from .config import CASE_CLASSES, REGIONS, Delay, RunControls, Scenario, Servers, Sessions
-from .context import Patient, SimContext
+from .context import Patient, SimContext, patient_rows
 from .events import EventLog
 from .natural_history import draw_clocks
 from .pathway import patient_journey
@@ -61,10 +61,6 @@ class RunResult:
     sim_events: int
     wall_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _scalar(ppf: Callable[[Any], Any]) -> Callable[[float], float]:
-    return lambda u: float(ppf(u))
 
 
 def scaled_capacity(capacity: int | None, scale: float) -> int | None:
@@ -128,7 +124,7 @@ def build_resources(
                     rid,
                     name,
                     c,
-                    _scalar(spec.service_days.ppf),
+                    spec.service_days.sample1,
                     rng,
                     priority=spec.priority,
                     class_order=[class_rank[k] for k in spec.class_order],
@@ -136,7 +132,7 @@ def build_resources(
                 info = ResourceInfo(rid, name, base, rname, "servers", c)
             else:
                 assert isinstance(spec, Delay)
-                res = DelayService(env, log, rid, name, _scalar(spec.wait_days.ppf), rng)
+                res = DelayService(env, log, rid, name, spec.wait_days.sample1, rng)
                 info = ResourceInfo(rid, name, base, rname, "delay", None)
             infos.append(info)
             for rr in range(len(REGIONS)) if r is None else [r]:
@@ -178,7 +174,7 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
     )
     ids = np.flatnonzero(arrive)
     ids = ids[np.argsort(first[ids], kind="stable")]
-    env.process(_arrivals(ctx, ids, first, pop, clocks))
+    env.process(_arrivals(ctx, ids, first[ids].tolist(), patient_rows(ids, pop, clocks)))
     env.run(until=horizon)
 
     ev = log.arrays()
@@ -215,15 +211,14 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
 
 
 def _arrivals(
-    ctx: SimContext, ids: NDArray[np.int64], first: NDArray[np.float64], pop: Any, clocks: Any
+    ctx: SimContext, ids: NDArray[np.int64], times: list[float], rows: Iterator[tuple[Any, ...]]
 ) -> Generator[simpy.Event, Any, None]:
-    """Start each patient's journey at their first presentation."""
+    """Start each patient's journey at their first presentation (``ids`` in time order)."""
     env = ctx.env
-    for pid in ids.tolist():
-        t = float(first[pid])
+    for pid, t, row in zip(ids.tolist(), times, rows, strict=True):
         if t > env.now:
             yield env.timeout(t - env.now)
-        env.process(patient_journey(ctx, Patient(pid, pop, clocks)))
+        env.process(patient_journey(ctx, Patient(pid, row)))
 
 
 def _events_processed(env: simpy.Environment) -> int:

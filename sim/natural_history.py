@@ -21,8 +21,9 @@ Competing routes to first presentation (whichever clock rings first)
 
 Death
     Other-cause death from a Gompertz law (modal age and dispersion, by age at onset). NEN death
-    before diagnosis only from distant disease: distant spread + the untreated fraction of the
-    survival time the patient would have had if diagnosed then.
+    before diagnosis only from distant disease: distant spread + the untreated fraction of a
+    survival time drawn for distant disease. (Survival after diagnosis is drawn afresh at
+    diagnosis from its own uniform: sharing one would let only the long-lived reach diagnosis.)
 """
 
 from __future__ import annotations
@@ -80,27 +81,27 @@ def _piecewise_hazard_time(
     start: NDArray[np.float64],
     t1: NDArray[np.float64],
     t2: NDArray[np.float64],
-    h: tuple[float, float, float],
+    rates: tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]],
     target: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """First time the cumulative hazard reaches ``target``, with hazards ``h`` (per day) on the
-    three stage intervals [start, t1), [t1, t2), [t2, inf). Exact inversion, no thinning."""
+    """First time the cumulative hazard reaches ``target``, with per-patient hazards ``rates``
+    (per day) on the three stage intervals [start, t1), [t1, t2), [t2, inf). Exact inversion of
+    the piecewise-constant cumulative hazard (no thinning needed)."""
     out = np.full(start.shape, INF)
     done = np.zeros(start.shape, dtype=bool)
     remaining = target.astype(float).copy()
     bounds = (start, t1, t2, np.full(start.shape, INF))
-    with np.errstate(invalid="ignore"):
-        for i, rate in enumerate(h):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for i, rate in enumerate(rates):
             a, b = bounds[i], bounds[i + 1]
-            reached = np.isfinite(a) & ~done
-            if rate <= 0:
-                continue
+            reached = np.isfinite(a) & ~done & (rate > 0)
             length = b - a
-            need = remaining / rate
+            need = np.where(rate > 0, remaining / np.where(rate > 0, rate, 1.0), INF)
             hit = reached & (need < length)
             out[hit] = a[hit] + need[hit]
             done |= hit
-            remaining = remaining - rate * np.where(reached & np.isfinite(length), length, 0.0)
+            used = np.where(reached & np.isfinite(length), rate * length, 0.0)
+            remaining = remaining - np.where(done, 0.0, used)
     return out
 
 
@@ -118,7 +119,7 @@ def disease_survival_days(
     """NEN survival (days) from diagnosis for one patient, from their survival uniform."""
     dist = survival.disease_survival_days[GRADES[grade]][STAGES[stage]]
     factor = survival.age_time_ratio_per_decade ** ((age - 65.0) / 10.0)
-    return float(dist.ppf(u)) * factor
+    return dist.sample1(u) * factor
 
 
 def draw_clocks(
@@ -154,14 +155,16 @@ def draw_clocks(
 
     sympt_p = np.array([pres.symptomatic_share_by_site[s] for s in SITES])[pop.site]
     symptomatic = draws.column("symptomatic") < sympt_p
-    t_gp = np.where(
-        symptomatic, onset + pres.patient_interval_days.ppf(draws.column("patient_interval")), INF
-    )
+    pi_mult = np.array([pres.patient_interval_multiplier_by_grade[g] for g in GRADES])[grade]
+    patient_interval = pres.patient_interval_days.ppf(draws.column("patient_interval")) * pi_mult
+    t_gp = np.where(symptomatic, onset + patient_interval, INF)
 
-    rates = [pres.emergency_rate_per_year_by_stage[s] / 365.25 for s in STAGES]
-    h = (rates[0], rates[1], rates[2])
+    em_mult = np.array([pres.emergency_rate_multiplier_by_grade[g] for g in GRADES])[grade]
+    r_loc, r_reg, r_dist = (
+        em_mult * pres.emergency_rate_per_year_by_stage[s] / 365.25 for s in STAGES
+    )
     target = -np.log1p(-draws.column("emergency"))
-    t_em = _piecewise_hazard_time(onset, t_reg, t_dist, h, target)
+    t_em = _piecewise_hazard_time(onset, t_reg, t_dist, (r_loc, r_reg, r_dist), target)
 
     inc_rate = (
         np.array([pres.incidental_rate_per_year_by_site[s] for s in SITES])[pop.site] / 365.25
@@ -184,7 +187,7 @@ def draw_clocks(
         surv.other_cause_modal_age_years,
         surv.other_cause_dispersion_years,
     )
-    u_s = draws.column("survival")
+    u_s = draws.column("untreated_survival")
     s_dist = np.zeros(n)
     age_at_dist = pop.age + np.maximum(t_dist - onset, 0) / 365.25
     finite = np.isfinite(t_dist)

@@ -10,16 +10,27 @@
 
 Each step is a short generator; the journey delegates with ``yield from`` so it stays one SimPy
 process per patient. A step records facts in the event log and waits; it computes no KPI.
-Waits that involve no capacity (primary-care consultations, general tests) are computed
-arithmetically and taken as one timeout; only capacity (MDT slots, PET lists, pathologists,
-surgery lists, PRRT days) makes a patient queue. Every wait stops at the patient's death
-(:func:`sim.context.hold`, :func:`sim.context.use`).
+Stretches that involve no capacity (GP consultations, general tests, biopsy waits) are computed
+arithmetically, their facts recorded at their own times, and taken as one timeout; only capacity
+(pathologists, PET lists, MDT slots, surgery lists, PRRT days) makes a patient queue. Every wait
+stops at the patient's death (:func:`sim.context.hold`, :func:`sim.context.use`).
 """
 
 from __future__ import annotations
 
 from .config import GP_OUTCOMES, SITES
-from .context import CLASS_NEW, Died, Patient, ProcessGen, SimContext, hold, pick, use
+from .context import (
+    CAUSE_NEN,
+    CAUSE_OTHER,
+    CLASS_NEW,
+    Died,
+    Patient,
+    ProcessGen,
+    SimContext,
+    hold,
+    pick,
+    use,
+)
 from .events import EventKind
 from .mdt import mdt_discussion, staging
 from .natural_history import (
@@ -32,20 +43,13 @@ from .natural_history import (
 )
 from .treatment import follow_up, treatment_line
 
-# Referral types (code of REFERRAL events).
+# Referral types (code of REFERRAL events); the order is kpis.REFERRAL_TYPES.
 URGENT, ROUTINE, EMERGENCY, INCIDENTAL, SURVEILLANCE = 0, 1, 2, 3, 4
-REFERRAL_TYPES = ("urgent", "routine", "emergency", "incidental", "surveillance")
-_ROUTE_OF_REFERRAL = {
-    URGENT: ROUTE_GP,
-    ROUTINE: ROUTE_GP,
-    EMERGENCY: ROUTE_EMERGENCY,
-    INCIDENTAL: ROUTE_INCIDENTAL,
-    SURVEILLANCE: ROUTE_SURVEILLANCE,
-}
 _MISATTRIBUTED, _TESTS, _URGENT, _ROUTINE = (
     GP_OUTCOMES.index(k)
     for k in ("misattributed", "primary_care_tests", "urgent_referral", "routine_referral")
 )
+INF = float("inf")
 
 
 def patient_journey(ctx: SimContext, p: Patient) -> ProcessGen:
@@ -53,10 +57,10 @@ def patient_journey(ctx: SimContext, p: Patient) -> ProcessGen:
     try:
         referral = yield from presentation(ctx, p, p.t_gp)
         while not (yield from diagnostic_workup(ctx, p, referral)):
-            back = ctx.env.now + ctx.scenario.diagnostics.failed_workup_return_days.ppf(
-                ctx.u("workup_return", p, p.n_gp)
+            back = ctx.env.now + ctx.draw(
+                ctx.scenario.diagnostics.failed_workup_return_days, "workup_return", p, p.n_gp
             )
-            referral = yield from presentation(ctx, p, float(back))
+            referral = yield from presentation(ctx, p, back)
         yield from staging(ctx, p)
         yield from mdt_discussion(ctx, p, CLASS_NEW)
         yield from treatment_line(ctx, p)
@@ -73,10 +77,10 @@ def patient_journey(ctx: SimContext, p: Patient) -> ProcessGen:
 def presentation(ctx: SimContext, p: Patient, next_gp: float) -> ProcessGen:
     """Consult the GP from ``next_gp`` until referred, or present by another route.
 
-    Returns the referral type. Consultations are computed arithmetically: each may misattribute
-    the symptoms (IBS, gastritis, anxiety, menopause, asthma) and bring the patient back later,
-    order primary-care tests, or refer urgently or routinely. The emergency, incidental and
-    surveillance clocks keep running throughout.
+    Returns the referral type. Each consultation may misattribute the symptoms (IBS,
+    gastritis, anxiety, menopause, asthma) and bring the patient back later, order
+    primary-care tests, or refer urgently or routinely; after ``max_consultations`` a routine
+    referral is made. The emergency, incidental and surveillance clocks keep running throughout.
     """
     gp = ctx.scenario.presentation.gp
     other = min(p.t_emergency, p.t_incidental, p.t_surveillance)
@@ -84,36 +88,35 @@ def presentation(ctx: SimContext, p: Patient, next_gp: float) -> ProcessGen:
     while t < other and t < p.death:
         if p.n_gp == 0:
             ctx.record(t, p, EventKind.PRESENTATION, code=ROUTE_GP)
-        shares = gp.first_consultation if p.n_gp == 0 else gp.repeat_consultation
-        outcome = pick(list(shares.values()), ctx.u("gp_outcome", p, p.n_gp))
+        n = p.n_gp
+        shares = gp.first_consultation if n == 0 else gp.repeat_consultation
+        outcome = pick(shares.values(), ctx.u("gp_outcome", p, n))
         label = -1
         if outcome == _MISATTRIBUTED:
-            label = pick(list(gp.misattribution_labels.values()), ctx.u("gp_label", p, p.n_gp))
-        n = p.n_gp
-        p.n_gp += 1
+            label = pick(gp.misattribution_labels.values(), ctx.u("gp_label", p, n))
+        p.n_gp = n + 1
         ctx.record(t, p, EventKind.GP_CONSULTATION, resource=label, code=outcome)
         if outcome == _URGENT:
             return (yield from _refer(ctx, p, t, URGENT))
         if outcome == _ROUTINE or p.n_gp >= gp.max_consultations:
             return (yield from _refer(ctx, p, t, ROUTINE))
         if outcome == _TESTS:
-            t = t + float(gp.primary_care_test_days.ppf(ctx.u("gp_test_days", p, n)))
+            t += ctx.draw(gp.primary_care_test_days, "gp_test_days", p, n)
             if t >= other or t >= p.death:
                 break
             positive = _primary_care_tests_positive(ctx, p, n)
             ctx.record(t, p, EventKind.PRIMARY_CARE_TEST, code=int(positive))
             if positive:
                 return (yield from _refer(ctx, p, t, URGENT))
-        t = t + float(gp.reconsultation_interval_days.ppf(ctx.u("gp_reconsult", p, n)))
+        t += ctx.draw(gp.reconsultation_interval_days, "gp_reconsult", p, n)
     return (yield from _present_otherwise(ctx, p))
 
 
 def _primary_care_tests_positive(ctx: SimContext, p: Patient, n: int) -> bool:
     """Whether a primary-care test round (CgA and/or direct-access imaging) prompts referral."""
     gp = ctx.scenario.presentation.gp
-    diag = ctx.scenario.diagnostics
     cga = ctx.u("gp_cga_ordered", p, n) < gp.cga_requested_probability and (
-        ctx.u("gp_cga_result", p, n) < diag.cga_sensitivity
+        ctx.u("gp_cga_result", p, n) < ctx.scenario.diagnostics.cga_sensitivity
     )
     img = ctx.u("gp_imaging_ordered", p, n) < gp.imaging_requested_probability and (
         ctx.u("gp_imaging_result", p, n) < gp.imaging_detection_probability
@@ -150,39 +153,45 @@ def _present_otherwise(ctx: SimContext, p: Patient) -> ProcessGen:
 
 
 def diagnostic_workup(ctx: SimContext, p: Patient, referral: int) -> ProcessGen:
-    """From referral to histological diagnosis. Returns False if the tests found nothing."""
+    """From referral to histological diagnosis. Returns False if the tests found nothing.
+
+    First seen, the general tests and the biopsy involve no modelled capacity: their times are
+    computed here and taken as one wait. A GP referral can be overtaken by an emergency (or an
+    incidental finding) while waiting to be seen.
+    """
     diag = ctx.scenario.diagnostics
-    env = ctx.env
+    now = ctx.env.now
     k = p.n_gp  # distinguishes repeated work-ups of the same patient
     if referral in (URGENT, ROUTINE):
         wait = diag.urgent_first_seen_days if referral == URGENT else diag.routine_first_seen_days
-        seen = env.now + float(wait.ppf(ctx.u("first_seen", p, k)))
-        other = min(p.t_emergency, p.t_incidental, p.t_surveillance)
-        if other < seen:
+        seen = now + ctx.draw(wait, "first_seen", p, k)
+        if min(p.t_emergency, p.t_incidental, p.t_surveillance) < seen:
             referral = yield from _present_otherwise(ctx, p)
+            now = ctx.env.now
     if referral == EMERGENCY:
-        seen = env.now
-        tests_done = seen + float(diag.emergency_workup_days.ppf(ctx.u("emergency_workup", p)))
+        seen = now
+        tests_done = seen + ctx.draw(diag.emergency_workup_days, "emergency_workup", p)
     else:
         if referral == INCIDENTAL:
-            seen = env.now + float(diag.incidental_referral_days.ppf(ctx.u("first_seen", p, k)))
+            seen = now + ctx.draw(diag.incidental_referral_days, "first_seen", p, k)
         elif referral == SURVEILLANCE:
-            seen = env.now + float(diag.surveillance_referral_days.ppf(ctx.u("first_seen", p, k)))
+            seen = now + ctx.draw(diag.surveillance_referral_days, "first_seen", p, k)
         tests_done = seen + _general_tests_days(ctx, p, k)
-    yield from hold(ctx, p, seen)
-    ctx.record(seen, p, EventKind.FIRST_SEEN)
-    if referral in (ROUTINE, INCIDENTAL, SURVEILLANCE) and p.clock62_start == float("inf"):
+    if seen < p.death:
+        ctx.record(seen, p, EventKind.FIRST_SEEN)
+    if referral in (ROUTINE, INCIDENTAL, SURVEILLANCE) and p.clock62_start == INF:
         p.clock62_start = seen  # consultant upgrade once cancer is suspected
-    yield from hold(ctx, p, tests_done)
     if (
         referral in (URGENT, ROUTINE)
         and ctx.u("workup_detects", p, k)
         >= (diag.workup_detection_probability_by_site[SITES[p.site]])
     ):
+        yield from hold(ctx, p, tests_done)
         ctx.record(tests_done, p, EventKind.WORKUP_NEGATIVE)
-        p.clock62_start = float("inf")
+        p.clock62_start = INF
         return False
-    yield from biopsy_and_histopathology(ctx, p)
+    yield from hold(ctx, p, _biopsies(ctx, p, tests_done))
+    yield from histopathology(ctx, p)
     return True
 
 
@@ -190,27 +199,36 @@ def _general_tests_days(ctx: SimContext, p: Patient, k: int) -> float:
     """CT/MRI, bloods (CgA, urine 5-HIAA) and, for luminal sites, endoscopy: requested together,
     so the work-up takes as long as the slowest (exogenous waits, no capacity)."""
     diag = ctx.scenario.diagnostics
-    waits = [
-        float(diag.imaging_wait_days.ppf(ctx.u("imaging_wait", p, k))),
-        float(diag.bloods_turnaround_days.ppf(ctx.u("bloods_wait", p, k))),
-    ]
+    days = max(
+        ctx.draw(diag.imaging_wait_days, "imaging_wait", p, k),
+        ctx.draw(diag.bloods_turnaround_days, "bloods_wait", p, k),
+    )
     if SITES[p.site] in diag.endoscopy_sites:
-        waits.append(float(diag.endoscopy_wait_days.ppf(ctx.u("endoscopy_wait", p, k))))
-    return max(waits)
+        days = max(days, ctx.draw(diag.endoscopy_wait_days, "endoscopy_wait", p, k))
+    return days
 
 
-def biopsy_and_histopathology(ctx: SimContext, p: Patient) -> ProcessGen:
-    """Biopsy (repeated while non-diagnostic), then specialist reporting with Ki-67 grading."""
+def _biopsies(ctx: SimContext, p: Patient, start: float) -> float:
+    """Biopsies from ``start``, repeated while non-diagnostic; returns when the diagnostic one
+    is taken. Recorded at their own times (those after the patient's death are not)."""
     diag = ctx.scenario.diagnostics
-    j = 0
+    t, j = start, 0
     while True:
-        t = ctx.env.now + float(diag.biopsy_wait_days.ppf(ctx.u("biopsy_wait", p, j)))
-        yield from hold(ctx, p, t)
+        t += ctx.draw(diag.biopsy_wait_days, "biopsy_wait", p, j)
         ok = ctx.u("biopsy_ok", p, j) >= diag.biopsy_nondiagnostic_probability
-        ctx.record(t, p, EventKind.BIOPSY, code=int(ok))
+        if t < p.death:
+            ctx.record(t, p, EventKind.BIOPSY, code=int(ok))
         j += 1
-        if ok:
-            break
+        if ok or t >= p.death:
+            return t
+
+
+def histopathology(ctx: SimContext, p: Patient) -> ProcessGen:
+    """Specialist reporting with Ki-67 grading (capacity); its report is the diagnosis.
+
+    Diagnosis freezes the stage (read off the natural-history clocks) and replaces the
+    untreated-disease death clock with survival from diagnosis by grade, stage and age.
+    """
     yield from use(ctx, p, "histopathology", CLASS_NEW, u=ctx.u("histopathology", p))
     now = ctx.env.now
     p.stage = stage_at(now, p.t_regional, p.t_distant)
@@ -220,6 +238,6 @@ def biopsy_and_histopathology(ctx: SimContext, p: Patient) -> ProcessGen:
         ctx.scenario.survival, p.grade, p.stage, p.age_at(now), ctx.u("survival", p)
     )
     if now + survival < p.t_other_death:
-        p.death, p.death_cause = now + survival, 0
+        p.death, p.death_cause = now + survival, CAUSE_NEN
     else:
-        p.death, p.death_cause = p.t_other_death, 1
+        p.death, p.death_cause = p.t_other_death, CAUSE_OTHER

@@ -84,6 +84,7 @@ class PatientDraws:
         self.counts = list(counts)
         self.n_patients = int(sum(counts))
         self._columns: dict[tuple[str, int], NDArray[np.float64]] = {}
+        self._views: dict[tuple[str, int], memoryview] = {}
 
     def column(self, purpose: str, j: int = 0) -> NDArray[np.float64]:
         """The *j*-th uniform of ``purpose`` for every patient (a vector of ``n_patients``)."""
@@ -99,5 +100,11 @@ class PatientDraws:
         return col
 
     def u(self, purpose: str, patient: int, j: int = 0) -> float:
-        """The *j*-th uniform of ``purpose`` for one patient."""
-        return float(self.column(purpose, j)[patient])
+        """The *j*-th uniform of ``purpose`` for one patient (a zero-copy view makes this a
+        plain Python float lookup, cheap enough for the event loop)."""
+        view = self._views.get((purpose, j))
+        if view is None:
+            view = self.column(purpose, j).data
+            self._views[(purpose, j)] = view
+        value: float = view[patient]
+        return value

@@ -6,15 +6,18 @@ syndrome, SSTR status, line number) match the patient gives the probabilities of
 NICE TA539 eligibility for PRRT (well-differentiated G1/G2, SSTR-positive, GEP, progressive) is
 written into those rules, not into code.
 
-A line starts after the option's start delay, taking a slot on its resource if it has one
-(surgery lists, PRRT treatment days); multi-cycle treatments (PRRT: 4 cycles 8 weeks apart)
-take a slot per cycle. Follow-up is arithmetic (design principle 6): the time to progression is
-drawn once per line from the option's progression-free distribution, rounded up to the next
-surveillance scan, and the patient waits for that one moment. Progression brings the patient
-back to the MDT for the next line; after ``max_lines`` lines, or an option with no progression
-clock (best supportive care), nothing more is scheduled but death. Curative surgery has a
-grade-dependent recurrence probability instead, found at the post-curative scan interval, and
-may be followed by a post-operative MDT review.
+The decision to treat follows the MDT after the outcome-to-decision interval (outcome conveyed,
+options agreed with the patient). A line then starts after the option's start delay, taking a
+slot on its resource if it has one (surgery lists, PRRT treatment days); multi-cycle treatments
+(PRRT: 4 cycles 8 weeks apart) take a slot per cycle.
+
+Follow-up is arithmetic (design principle 6): the time to progression is drawn once per line
+from the option's progression-free distribution and rounded up to the next surveillance scan,
+and the patient waits for that one moment. Progression brings the patient back to the MDT for
+the next line; after ``max_lines`` lines, or an option with no progression clock (best
+supportive care), nothing more is scheduled but death. Curative treatment has a grade-dependent
+recurrence probability instead, found at the post-curative scan interval, and surgery may be
+followed by a post-operative MDT review.
 """
 
 from __future__ import annotations
@@ -55,23 +58,23 @@ def choose_treatment(params: TreatmentParams, p: Patient, line: int, u: float) -
     rules = params.first_line if line == 1 else params.later_lines
     for rule in rules:
         if matches(rule.when, p, line):
-            names = list(rule.choose)
-            return names[pick(list(rule.choose.values()), u)]
+            return list(rule.choose)[pick(rule.choose.values(), u)]
     raise AssertionError("rule tables end with a catch-all rule")  # validated in config
 
 
 def treatment_line(ctx: SimContext, p: Patient) -> ProcessGen:
-    """Decision to treat, then the start (and further cycles) of the next treatment line."""
+    """Decision to treat after an MDT discussion, then the start (and cycles) of the line."""
     params = ctx.scenario.treatment
     p.line += 1
     line = p.line
     name = choose_treatment(params, p, line, ctx.u("treatment_choice", p, line))
     code = TREATMENTS.index(name)
-    ctx.record(ctx.env.now, p, EventKind.DECISION_TO_TREAT, code=code)
     opt = params.options[name]
+    dtt = ctx.env.now + ctx.draw(ctx.scenario.mdt.outcome_to_decision_days, "mdt_to_dtt", p, line)
+    if dtt < p.death:
+        ctx.record(dtt, p, EventKind.DECISION_TO_TREAT, code=code)
+    yield from hold(ctx, p, dtt + ctx.draw(opt.start_days, "treatment_start", p, line))
     case_class = CLASS_NEW if line == 1 else CLASS_PROGRESSION
-    start_delay = float(opt.start_days.ppf(ctx.u("treatment_start", p, line)))
-    yield from hold(ctx, p, ctx.env.now + start_delay)
     if opt.resource is not None:
         yield from use(ctx, p, opt.resource, case_class)
     start = ctx.env.now
@@ -94,37 +97,32 @@ def follow_up(ctx: SimContext, p: Patient) -> ProcessGen:
         opt = params.options[p.treatment]
         line = p.line
         if opt.curative:
-            if opt.resource == "surgery" and (
-                ctx.u("post_surgery_review", p, line) < fu.post_surgery_review_probability
+            if (
+                opt.resource == "surgery"
+                and ctx.u("post_surgery_review", p, line) < fu.post_surgery_review_probability
             ):
-                yield from hold(
-                    ctx,
-                    p,
-                    ctx.env.now
-                    + float(
-                        fu.post_surgery_review_days.ppf(ctx.u("post_surgery_review_days", p, line))
-                    ),
-                )
+                review = ctx.draw(fu.post_surgery_review_days, "post_surgery_review_days", p, line)
+                yield from hold(ctx, p, ctx.env.now + review)
                 yield from mdt_discussion(ctx, p, CLASS_REVIEW)
             recurs = (
                 ctx.u("recurrence", p, line)
-                < params.recurrence_probability_by_grade[GRADES[p.grade]]
+                < (params.recurrence_probability_by_grade[GRADES[p.grade]])
             )
             if not recurs:
                 break
-            progression = p.line_start + float(
-                params.recurrence_days.ppf(ctx.u("recurrence_days", p, line))
+            progression = p.line_start + ctx.draw(
+                params.recurrence_days, "recurrence_days", p, line
             )
             interval = fu.scan_interval_days_after_curative
         elif opt.progression_free_days is None:
             break
         else:
-            progression = p.line_start + float(
-                opt.progression_free_days.ppf(ctx.u("progression_free", p, line))
+            progression = p.line_start + ctx.draw(
+                opt.progression_free_days, "progression_free", p, line
             )
             interval = fu.scan_interval_days_on_treatment
-        found = p.line_start + interval * max(1, math.ceil((progression - p.line_start) / interval))
-        yield from hold(ctx, p, max(found, ctx.env.now))
+        scans = max(1, math.ceil((progression - p.line_start) / interval))
+        yield from hold(ctx, p, max(p.line_start + interval * scans, ctx.env.now))
         ctx.record(ctx.env.now, p, EventKind.PROGRESSION, code=line)
         p.stage = DISTANT
         if line >= params.max_lines:

@@ -81,3 +81,23 @@ def test_scaled_keeps_family_and_scales_mean() -> None:
 def test_invalid_specs_rejected(spec: dict) -> None:
     with pytest.raises(ValidationError):
         parse(**spec)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"dist": "fixed", "value": 4},
+        {"dist": "exponential", "median": 10},
+        {"dist": "gamma", "mean": 10, "sd": 5},
+        {"dist": "weibull", "shape": 1.5, "median": 7},
+        {"dist": "lognormal", "mean": 30, "sd": 12},
+        {"dist": "uniform", "low": 2, "high": 6},
+        {"dist": "triangular", "low": 0, "mode": 3, "high": 6},
+        {"dist": "discrete", "values": [1, 2, 10], "weights": [0.5, 0.3, 0.2]},
+        {"dist": "empirical", "quantiles": [[0, 0], [0.5, 10], [1, 30]]},
+    ],
+)
+def test_scalar_path_equals_vector_path(spec: dict) -> None:
+    d = parse(**spec)
+    us = [0.0, 1e-9, 0.1, 0.3, 0.5, 0.5 - 1e-12, 0.8, 0.999999]
+    assert [d.sample1(u) for u in us] == pytest.approx(d.ppf(np.array(us)).tolist(), rel=1e-12)
