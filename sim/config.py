@@ -271,7 +271,7 @@ ByRegionCount = Annotated[
 class Population(Strict):
     """Who gets a NEN, where and when (see :mod:`sim.population`)."""
 
-    incidence_per_year: PosFloat = Field(
+    incidence_per_year: NonNegFloat = Field(
         description="New NENs per year in all of England at the simulation start (scale 1)."
     )
     annual_growth: float = Field(

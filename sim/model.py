@@ -59,6 +59,9 @@ class RunResult:
     resources: list[ResourceInfo]
     n_generated: int
     sim_events: int
+    """SimPy events scheduled during the run (for benchmarks)."""
+    pending_events: int
+    """Events still scheduled at the horizon: processes waiting (for benchmarks)."""
     wall_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -206,6 +209,7 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
         resources=infos,
         n_generated=pop.n,
         sim_events=_events_processed(env),
+        pending_events=len(getattr(env, "_queue", ())),
         wall_seconds=time.perf_counter() - started,
     )
 

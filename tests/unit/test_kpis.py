@@ -85,7 +85,7 @@ def _result() -> RunResult:
         "stage_at_onset": np.array([0, 0], dtype=np.int8),
         "symptomatic": np.array([True, False]),
     }
-    return RunResult("hand", 0, 1, 0.0, HORIZON, 1.0, arrays, patients, RESOURCES, 2, 0, 0.0)
+    return RunResult("hand", 0, 1, 0.0, HORIZON, 1.0, arrays, patients, RESOURCES, 2, 0, 0, 0.0)
 
 
 def test_journeys_milestones() -> None:
