@@ -9,8 +9,10 @@ reported) or ``False`` if the patient left the queue unserved (died while waitin
   eligible for a session only if listed at least ``results_cutoff_days`` before it (results
   must be back). At each session the eligible cases are ordered by the priority rule and the
   first ``slots`` are served; the rest roll to the next session. Sessions on bank holidays and
-  randomly cancelled sessions are skipped. (Ciw's ``Slotted`` schedules, one process per
-  resource rather than per case.)
+  randomly cancelled sessions are skipped. A session is held after everything else that
+  happens at its instant, so a case listed at the very time of the meeting with no cut-off is
+  taken at it, whatever the order in which SimPy processes simultaneous events. (Ciw's
+  ``Slotted`` schedules, one process per resource rather than per case.)
 * :class:`ServerPool` - ``c`` parallel servers with a service time (pathologists reporting
   biopsies with Ki-67); the M/M/c queue of Erlang C when arrivals are Poisson and service
   exponential.
@@ -35,17 +37,37 @@ Priority rules (``priority``):
 
 from __future__ import annotations
 
+import heapq
 import math
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL, EventPriority
 
 from .calendar import Calendar
 from .events import NO_PATIENT, EventKind, EventLog
 
 INF = math.inf
+_LATE = EventPriority(NORMAL + 1)
+"""SimPy priority processed after every normal event due at the same time."""
+
+
+class _LateTimeout(simpy.Event):
+    """A timeout processed after every normal event due at the same instant.
+
+    Built like :class:`simpy.events.Timeout` (an event that is already ``ok`` and is put on the
+    queue with a delay), but with a lower priority, so that work scheduled for the same time,
+    even later in the run (a case listed at the instant of a meeting), comes first.
+    """
+
+    def __init__(self, env: simpy.Environment, delay: float):
+        super().__init__(env)
+        self._ok = True
+        self._value = None
+        env.schedule(self, _LATE, delay)
 
 
 class Resource(Protocol):
@@ -62,11 +84,14 @@ class Resource(Protocol):
         u: float | None = None,
     ) -> simpy.Event: ...
 
+    def flush(self, horizon: float) -> None: ...
+
 
 class _Case:
     __slots__ = (
         "case_class",
         "deadline",
+        "done",
         "event",
         "leave_time",
         "list_time",
@@ -94,27 +119,60 @@ class _Case:
         self.leave_time = leave_time
         self.event = event
         self.u = u
+        self.done = False
 
 
-def _order_key(
-    priority: str, class_order: list[int], escalation_days: float | None
-) -> Callable[[_Case, float], tuple[float, ...]]:
+def _static_key(priority: str, class_order: list[int]) -> Callable[[_Case], tuple[float, ...]]:
+    """The queue order of a case, fixed when it is listed (unique: it ends with ``seq``).
+
+    Escalation (the only order that changes with time) is handled apart, see SlottedService.
+    """
     rank = {c: i for i, c in enumerate(class_order)}
     if priority == "fifo":
-        return lambda c, now: (c.list_time, c.seq)
+        return lambda c: (c.list_time, c.seq)
     if priority == "deadline":
-        return lambda c, now: (c.deadline, c.list_time, c.seq)
+        return lambda c: (c.deadline, c.list_time, c.seq)
     if priority == "class":
-        if escalation_days is None:
-            return lambda c, now: (rank.get(c.case_class, len(rank)), c.list_time, c.seq)
-        esc = escalation_days
-
-        def key(c: _Case, now: float) -> tuple[float, ...]:
-            urgent = c.deadline - now <= esc
-            return (-1 if urgent else rank.get(c.case_class, len(rank)), c.list_time, c.seq)
-
-        return key
+        return lambda c: (rank.get(c.case_class, len(rank)), c.list_time, c.seq)
     raise ValueError(f"unknown priority rule {priority!r}")
+
+
+class _Queue:
+    """Waiting cases in priority order: a heap of static keys with lazy removal.
+
+    A case whose patient has died is dropped when it reaches the front (recorded as LEFT_QUEUE
+    at the time of death, so queue lengths rebuilt from the log are right at every moment) or
+    when the run ends (:meth:`flush`). Every operation is O(log n), so an overloaded resource
+    with thousands waiting costs no more per session than a quiet one.
+    """
+
+    __slots__ = ("_heap", "_key")
+
+    def __init__(self, key: Callable[[_Case], tuple[float, ...]]):
+        self._key = key
+        self._heap: list[tuple[tuple[float, ...], _Case]] = []
+
+    def push(self, case: _Case) -> None:
+        heapq.heappush(self._heap, (self._key(case), case))
+
+    def pop(self) -> _Case | None:
+        """The first waiting case (skipping those already taken elsewhere), or None."""
+        heap = self._heap
+        while heap:
+            case = heapq.heappop(heap)[1]
+            if not case.done:
+                return case
+        return None
+
+    def cases(self) -> list[_Case]:
+        return [c for _, c in self._heap if not c.done]
+
+
+def _drop(case: _Case, log: EventLog, rid: int) -> None:
+    """The patient died while waiting: record it at the time of death and release them."""
+    case.done = True
+    log.record(case.leave_time, case.patient, EventKind.LEFT_QUEUE, rid, case.case_class)
+    case.event.succeed(False)
 
 
 class SlottedService:
@@ -131,7 +189,9 @@ class SlottedService:
     sessions:
         ``(weekday, hour)`` of each weekly session, e.g. ``[("tue", 13.0)]``.
     slots:
-        Cases per session, or ``None`` for unlimited.
+        Cases per session, or ``None`` for unlimited. May be fractional (a run at a reduced
+        population scale): session *k* then offers ``floor((k+1) x) - floor(k x)`` slots, so
+        the long-run capacity is exact.
     rng:
         Stream for random cancellations (one draw per session, cancelled or not).
     cancel_probability:
@@ -152,7 +212,7 @@ class SlottedService:
         name: str,
         calendar: Calendar,
         sessions: list[tuple[str, float]],
-        slots: int | None,
+        slots: float | None,
         rng: np.random.Generator,
         cancel_probability: float = 0.0,
         results_cutoff_days: float = 0.0,
@@ -172,15 +232,26 @@ class SlottedService:
         self.cancel_probability = cancel_probability
         self.cutoff = results_cutoff_days
         self.skip_bank_holidays = skip_bank_holidays
-        self._key = _order_key(priority, class_order or [0, 1, 2], escalation_days)
-        self._waiting: list[_Case] = []
+        self._pending: deque[_Case] = deque()
+        """Listed, results not yet back (in listing order, so in eligibility order)."""
+        self._ready = _Queue(_static_key(priority, class_order or [0, 1, 2]))
+        self._escalation = escalation_days if priority == "class" else None
+        self._by_deadline = _Queue(lambda c: (c.deadline, c.seq))
+        self._urgent = _Queue(lambda c: (c.list_time, c.seq))
         self._seq = 0
         env.process(self._run())
 
     @property
     def waiting(self) -> int:
-        """Cases listed and not yet served."""
-        return len(self._waiting)
+        """Cases listed and not yet served or dropped."""
+        return len(self._pending) + sum(1 for c in self._ready.cases())
+
+    def slots_at(self, k: int) -> int | None:
+        """Slots offered by calendar session ``k`` (None: unlimited)."""
+        if self.slots is None:
+            return None
+        x = self.slots
+        return math.floor((k + 1) * x + 1e-9) - math.floor(k * x + 1e-9)
 
     def request(
         self,
@@ -195,7 +266,7 @@ class SlottedService:
         now = self.env.now
         event = self.env.event()
         self._seq += 1
-        self._waiting.append(
+        self._pending.append(
             _Case(self._seq, patient, case_class, now, deadline, leave_time, event, None)
         )
         self._log.record(now, patient, EventKind.QUEUE_JOIN, self.rid, case_class)
@@ -210,38 +281,52 @@ class SlottedService:
             # One cancellation draw per calendar session, held or not, so the stream stays
             # aligned with the calendar whatever the load.
             cancelled = self._rng.random() < self.cancel_probability
-            if t > env.now:
-                yield env.timeout(t - env.now)
+            yield _LateTimeout(env, max(t - env.now, 0.0))
             holiday = self.skip_bank_holidays and self._calendar.is_bank_holiday(t)
             if holiday or cancelled:
                 log.record(t, NO_PATIENT, EventKind.SESSION_CANCELLED, rid, int(holiday))
                 continue
-            self._hold_session(t, log, rid)
+            self._hold_session(t, self.slots_at(k - 1), log, rid)
 
-    def _hold_session(self, t: float, log: EventLog, rid: int) -> None:
-        log.record(
-            t, NO_PATIENT, EventKind.SESSION_START, rid, -1 if self.slots is None else self.slots
-        )
-        eligible: list[_Case] = []
-        later: list[_Case] = []
+    def _hold_session(self, t: float, slots: int | None, log: EventLog, rid: int) -> None:
+        log.record(t, NO_PATIENT, EventKind.SESSION_START, rid, -1 if slots is None else slots)
+        # Cases whose results are back join the priority queue(s).
         limit = t - self.cutoff
-        for c in self._waiting:
-            if c.leave_time <= t:
-                log.record(c.leave_time, c.patient, EventKind.LEFT_QUEUE, rid, c.case_class)
-                c.event.succeed(False)
-            elif c.list_time <= limit:
-                eligible.append(c)
-            else:
-                later.append(c)
-        n = len(eligible) if self.slots is None else min(self.slots, len(eligible))
-        if n < len(eligible):
-            key = self._key
-            eligible.sort(key=lambda c: key(c, t))
-        for c in eligible[:n]:
-            log.record(t, c.patient, EventKind.SERVICE_START, rid, c.case_class)
-            c.event.succeed(True)
-        self._waiting = eligible[n:] + later
-        log.record(t, NO_PATIENT, EventKind.SESSION_END, rid, n)
+        pending, ready = self._pending, self._ready
+        while pending and pending[0].list_time <= limit:
+            listed = pending.popleft()
+            ready.push(listed)
+            if self._escalation is not None:
+                self._by_deadline.push(listed)
+        # Cases within escalation_days of their breach date jump the queue (in listing order).
+        if self._escalation is not None:
+            by_deadline = self._by_deadline
+            while (near := by_deadline.pop()) is not None:
+                if near.deadline - t > self._escalation:
+                    by_deadline.push(near)  # not yet urgent: put it back
+                    break
+                self._urgent.push(near)
+        served = 0
+        queues = (self._urgent, ready) if self._escalation is not None else (ready,)
+        for queue in queues:
+            while slots is None or served < slots:
+                case = queue.pop()
+                if case is None:
+                    break
+                if case.leave_time <= t:
+                    _drop(case, log, rid)
+                    continue
+                case.done = True
+                log.record(t, case.patient, EventKind.SERVICE_START, rid, case.case_class)
+                case.event.succeed(True)
+                served += 1
+        log.record(t, NO_PATIENT, EventKind.SESSION_END, rid, served)
+
+    def flush(self, horizon: float) -> None:
+        """At the end of the run: record the departure of patients who died while waiting."""
+        for case in [*self._pending, *self._ready.cases()]:
+            if not case.done and case.leave_time <= horizon:
+                _drop(case, self._log, self.rid)
 
 
 class ServerPool:
@@ -273,14 +358,13 @@ class ServerPool:
         self.servers = servers
         self._ppf = service_ppf
         self._rng = rng
-        self._key = _order_key(priority, class_order or [0, 1, 2], None)
         self._busy = 0
-        self._queue: list[_Case] = []
+        self._queue = _Queue(_static_key(priority, class_order or [0, 1, 2]))
         self._seq = 0
 
     @property
     def waiting(self) -> int:
-        return len(self._queue)
+        return len(self._queue.cases())
 
     @property
     def busy(self) -> int:
@@ -303,7 +387,7 @@ class ServerPool:
         if self._busy < self.servers:
             self._start(case)
         else:
-            self._queue.append(case)
+            self._queue.push(case)
         return case.event
 
     def _start(self, case: _Case) -> None:
@@ -311,7 +395,7 @@ class ServerPool:
         self._busy += 1
         self._log.record(now, case.patient, EventKind.SERVICE_START, self.rid, case.case_class)
         u = case.u if case.u is not None else self._rng.random()
-        done = self.env.timeout(float(self._ppf(u)), case)
+        done = self.env.timeout(self._ppf(u), case)
         done.callbacks.append(self._finish)
 
     def _finish(self, event: simpy.Event) -> None:
@@ -321,19 +405,21 @@ class ServerPool:
         self._busy -= 1
         self._log.record(now, case.patient, EventKind.SERVICE_END, self.rid, case.case_class)
         case.event.succeed(True)
-        while self._queue and self._busy < self.servers:
-            if len(self._queue) > 1 and self._key is not None:
-                best = min(range(len(self._queue)), key=lambda i: self._key(self._queue[i], now))
-                nxt = self._queue.pop(best)
-            else:
-                nxt = self._queue.pop(0)
+        while self._busy < self.servers:
+            nxt = self._queue.pop()
+            if nxt is None:
+                break
             if nxt.leave_time <= now:
-                self._log.record(
-                    nxt.leave_time, nxt.patient, EventKind.LEFT_QUEUE, self.rid, nxt.case_class
-                )
-                nxt.event.succeed(False)
+                _drop(nxt, self._log, self.rid)
                 continue
+            nxt.done = True
             self._start(nxt)
+
+    def flush(self, horizon: float) -> None:
+        """At the end of the run: record the departure of patients who died while waiting."""
+        for case in self._queue.cases():
+            if case.leave_time <= horizon:
+                _drop(case, self._log, self.rid)
 
 
 class DelayService:
@@ -365,7 +451,13 @@ class DelayService:
         u: float | None = None,
     ) -> simpy.Event:
         now = self.env.now
-        wait = float(self._ppf(u if u is not None else self._rng.random()))
+        wait = self._ppf(u if u is not None else self._rng.random())
         self._log.record(now, patient, EventKind.QUEUE_JOIN, self.rid, case_class)
-        self._log.record(now + wait, patient, EventKind.SERVICE_START, self.rid, case_class)
-        return self.env.timeout(wait, True)
+        if now + wait < leave_time:
+            self._log.record(now + wait, patient, EventKind.SERVICE_START, self.rid, case_class)
+            return self.env.timeout(wait, True)
+        self._log.record(leave_time, patient, EventKind.LEFT_QUEUE, self.rid, case_class)
+        return self.env.timeout(max(leave_time - now, 0.0), False)
+
+    def flush(self, horizon: float) -> None:
+        """Nothing waits in a delay: departures were recorded at request time."""

@@ -1,0 +1,238 @@
+"""`nenpath size`: the search, the capacity curve, the infeasible case and bad input.
+
+Small scale (5% of England, half a year of warm-up, one measured year, three replications), so
+capacities move in steps of 20 England slots (one slot a session in the run); the curve's shape,
+not its values, is tested.
+Independent truths: the search against brute force over every monotone threshold; common random
+numbers (KPIs that capacity cannot touch are identical at every capacity); and the ceiling in
+the infeasible message is an upper bound (no case can be discussed before the first session
+after its listing plus the results cut-off).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.config import Sessions
+from sim.errors import RunControlError
+from sim.sizing import (
+    AT_LEAST,
+    AT_MOST,
+    bracket_and_bisect,
+    default_direction,
+    parse_resource,
+    with_capacity,
+)
+from tests.helpers import BASELINE, fixed, make_scenario
+
+RUN = [
+    "--scale",
+    "0.05",
+    "--years",
+    "1",
+    "--warmup-years",
+    "0.5",
+    "--replications",
+    "3",
+    "--workers",
+    "1",
+    "--no-progress",
+]
+NW = ["--resource", "specialist_mdt.north_west"]
+BACKLOG = "specialist_mdt_backlog_mean__north_west"
+
+
+def size(out: Path, *args: str) -> int:
+    return main(["size", str(BASELINE), *NW, *RUN, "--out", str(out), *args])
+
+
+@pytest.fixture(scope="module")
+def curve(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """Least North West slots for a mean backlog after meetings of at most 5 cases (England)."""
+    out = tmp_path_factory.mktemp("size") / "nw"
+    assert size(out, "--kpi", BACKLOG, "--target", "5") == 0
+    return out, (out / "manifest.json").read_text()
+
+
+def _table(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "sizing.csv")
+
+
+def test_writes_table_plot_and_one_run_per_capacity(curve: tuple[Path, str]) -> None:
+    out, _ = curve
+    t = _table(out)
+    assert list(t.columns) == [
+        "slots_per_session",
+        "slots_per_week",
+        "run_slots_per_session",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "n",
+        "meets_target",
+        "utilisation",
+    ]
+    assert (t["n"] == 3).all()
+    assert ((t["utilisation"] > 0) & (t["utilisation"] <= 1)).all()
+    assert t.sort_values("slots_per_week")["utilisation"].is_monotonic_decreasing
+    assert (out / "sizing.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for cap in t["slots_per_session"]:
+        assert (out / f"slots_per_session_{cap:04d}" / "summary.csv").is_file()
+
+
+def test_curve_is_monotone_and_the_answer_is_least(curve: tuple[Path, str]) -> None:
+    out, manifest = curve
+    t = _table(out).sort_values("slots_per_session")
+    assert len(t) >= 2
+    assert t["slots_per_session"].is_unique
+    assert (t["run_slots_per_session"] == t["slots_per_session"] * 0.05).all()
+    # Backlog falls as slots rise (same patients at every capacity) ...
+    assert t["mean"].is_monotonic_decreasing
+    # ... the verdict flips once, from missing to meeting the target ...
+    meets = t["meets_target"].tolist()
+    assert meets == sorted(meets) and any(meets)
+    # ... and the recommendation is the first capacity that meets it, with the one just below
+    # it (one step, 20 England slots, fewer) evaluated and failing.
+    best = t[t["meets_target"]].iloc[0]
+    assert best["ci_high"] <= 5  # the CI bound, not the mean, meets the target
+    below = t[t["slots_per_session"] == best["slots_per_session"] - 20]
+    assert len(below) == 1 and not below["meets_target"].iloc[0]
+    assert f'"recommended": {int(best["slots_per_session"])}' in manifest
+    assert '"monotone": true' in manifest
+
+
+def test_common_random_numbers_across_capacities(curve: tuple[Path, str]) -> None:
+    out, _ = curve
+    cols = ["diagnosed_per_year__north_west", "diagnosed_per_year__london", "female_share"]
+    frames = [
+        pd.read_csv(f / "replications.csv")[cols] for f in sorted(out.glob("slots_per_session_*"))
+    ]
+    assert len(frames) >= 2
+    for other in frames[1:]:
+        pd.testing.assert_frame_equal(frames[0], other)
+
+
+def test_infeasible_target_is_reported_plainly(
+    curve: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, _ = curve
+    before = {p: p.stat().st_mtime_ns for p in out.glob("slots_per_session_*/parts/*/*.json")}
+    kpi = "specialist_mdt_within_14d_share__north_west"
+    assert size(out, "--kpi", kpi, "--target", "0.95", "--resume") == 0
+    printed = capsys.readouterr().out
+    # --resume with another KPI reuses the runs already made for these capacities.
+    for p, mtime in before.items():
+        assert p.stat().st_mtime_ns == mtime
+    t = _table(out)
+    assert not t["meets_target"].any()
+    # Up to the default --max, 4 x the scenario's slots, in steps of 20 England slots.
+    mdt = make_scenario()[0].resources.specialist_mdt
+    assert isinstance(mdt, Sessions) and isinstance(mdt.slots_per_session, dict)
+    top = 4 * mdt.slots_per_session["north_west"] // 20 * 20  # --max rounded down to a step
+    assert t["slots_per_session"].max() == top
+    assert t["run_slots_per_session"].max() == pytest.approx(top * 0.05)
+    assert "Not achievable by specialist_mdt capacity in north_west alone" in printed
+    m = re.search(r"Even unlimited slots could discuss at most (\d+)% within 14 days", printed)
+    assert m is not None, printed
+    ceiling = int(m.group(1)) / 100
+    assert t["mean"].max() <= ceiling + 0.005
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--resource", "specialist_mdt.north_wst"], "did you mean 'specialist_mdt.north_west'"),
+        (["--resource", "specialst_mdt.north_west"], "did you mean 'specialist_mdt.north_west'"),
+        (["--resource", "specialist_mdt"], "is regional; name one region's instance"),
+        (["--resource", "prrt.north_west"], "is national (one for England)"),
+        (["--kpi", "specialist_mdt_within_14d_shares"], "did you mean"),
+        (["--kpi", "specialist_mdt_utilisation"], "give --direction at_least or"),
+        (["--target", "1.5"], "is a share; give a value in [0, 1]"),
+        (["--replications", "1"], "must be at least 2"),
+        (["--min", "50", "--max", "40"], "--max 40 is below --min 50"),
+        (["--precision", "0.05"], "--precision does not apply to size"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = {
+        "--resource": "specialist_mdt.north_west",
+        "--kpi": "specialist_mdt_within_14d_share__north_west",
+        "--target": "0.9",
+    }
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    argv = ["size", str(BASELINE), *RUN, "--out", str(tmp_path / "x")]
+    argv += [x for kv in base.items() for x in kv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_delay_resource_cannot_be_sized() -> None:
+    scenario, _ = make_scenario({"resources": {"pet": {"kind": "delay", "wait_days": fixed(6)}}})
+    with pytest.raises(RunControlError, match="plain delay"):
+        parse_resource(scenario, "pet.north_west")
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces
+# ---------------------------------------------------------------------------------------------
+
+
+def test_search_finds_the_brute_force_answer_with_few_evaluations() -> None:
+    for lo in (0, 1, 3):
+        for hi in range(lo, 41):
+            for start in range(lo, hi + 1, 3):
+                for threshold in range(lo, hi + 2):  # hi + 1: never met
+                    calls: list[int] = []
+
+                    def meets(k: int, threshold: int = threshold, calls: list[int] = calls) -> bool:
+                        calls.append(k)
+                        return k >= threshold
+
+                    got = bracket_and_bisect(meets, start, lo, hi)
+                    assert got == (threshold if threshold <= hi else None)
+                    assert all(lo <= k <= hi for k in calls)
+                    assert len(set(calls)) == len(calls)  # never the same capacity twice
+                    assert len(calls) <= 2 * math.ceil(math.log2(hi - lo + 2)) + 1
+
+
+def test_direction_from_kpi_name() -> None:
+    assert default_direction("specialist_mdt_within_14d_share__north_west") == AT_LEAST
+    assert default_direction("fds_28d_share") == AT_LEAST
+    assert default_direction("diagnosis_to_specialist_mdt_days_p90") == AT_MOST
+    assert default_direction("prrt_wait_days_median__london") == AT_MOST
+    assert default_direction("specialist_mdt_backlog_mean") == AT_MOST
+    assert default_direction("specialist_mdt_utilisation") is None
+    assert default_direction("diagnosed_per_year") is None
+
+
+def test_variant_changes_only_the_named_region() -> None:
+    scenario, _ = make_scenario()
+    res = parse_resource(scenario, "specialist_mdt.north_west")
+    mdt = scenario.resources.specialist_mdt
+    assert isinstance(mdt, Sessions) and isinstance(mdt.slots_per_session, dict)
+    assert res.current == mdt.slots_per_session["north_west"]
+    assert (res.sessions_per_week, res.cutoff_days) == (len(mdt.sessions), mdt.results_cutoff_days)
+    variant = with_capacity(scenario, res, 33, "v").resources.specialist_mdt
+    assert isinstance(variant, Sessions)
+    old, new = mdt.slots_per_session, variant.slots_per_session
+    assert new == {**old, "north_west": 33}
+    assert with_capacity(scenario, res, 33, "v").resources.prrt == scenario.resources.prrt
+    prrt = parse_resource(scenario, "prrt")
+    spec = scenario.resources.prrt
+    assert isinstance(spec, Sessions) and isinstance(spec.slots_per_session, int)
+    assert (prrt.region, prrt.current) == (None, spec.slots_per_session)
+    assert prrt.sessions_per_week == len(spec.sessions)
+    national = with_capacity(scenario, prrt, 12, "p").resources.prrt
+    assert isinstance(national, Sessions) and national.slots_per_session == 12
