@@ -123,9 +123,12 @@ def mser(series: ArrayLike, batch: int = 5) -> int:
 
     The series is grouped in batches of ``batch``; for each candidate truncation d (in batches,
     up to half the batches) the statistic is the variance of the remaining batch means divided
-    by their count; the minimising d is returned times ``batch``.
+    by their count; the minimising d is returned times ``batch``. A trailing partial batch is
+    left out. Fewer than four batches: 0.
     """
     y = np.asarray(series, dtype=float)
+    if np.isnan(y).any():
+        raise ValueError("mser: the series has missing values (NaN)")
     nb = len(y) // batch
     if nb < 4:
         return 0

@@ -8,7 +8,10 @@
       replications.csv       one row per scenario x replication, one column per KPI
       summary.csv            kpi, mean, ci_low, ci_high, n (plus scenario for several)
       patients.parquet       one row per patient: milestones and attributes
-      parts/<scenario>/      one checkpoint per finished replication (written atomically)
+      series.parquet         weekly series per scenario x replication (warm-up included)
+      parts/<scenario>/      one checkpoint per finished replication (written atomically):
+                             rep_NNNNN.journeys.parquet, rep_NNNNN.series.parquet, then
+                             rep_NNNNN.json (KPIs; its presence marks the replication finished)
 
 A folder is reused only by the same run (same scenarios, hashes and run controls); a different
 run's folder is refused unless ``force`` is given. Every file is written to a temporary name and
@@ -172,15 +175,29 @@ def prepare_folder(folder: Path, fingerprint: str, *, force: bool, resume: bool)
     manifest = read_manifest(folder)
     same = manifest is not None and manifest.get("fingerprint") == fingerprint
     if same and resume:
+        _remove_temporaries(folder)
         return True
     if same or force:
         _clear(folder)
         return False
+    if manifest is not None and resume:
+        raise OutputExistsError(
+            f"{folder}: --resume can only continue the same run, but this folder holds a run "
+            "with other scenarios, seed, years, warm-up or model code; run it again with those, "
+            "or choose another --out, or pass --force to replace it"
+        )
     what = "a different run" if manifest is not None else "files that are not a nenpath run"
     raise OutputExistsError(
         f"{folder}: holds {what}; choose another --out, or pass --force to replace it"
         + (" (or --resume to continue it with the same settings)" if manifest else "")
     )
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Delete files an interrupted run was writing (``.<name>.<random>.tmp``, never renamed)."""
+    for tmp in folder.rglob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _clear(folder: Path) -> None:

@@ -8,20 +8,37 @@ history, so differences between scenarios are paired.
 
 Each finished replication is written to ``parts/`` as soon as it arrives (atomically); a run
 that is interrupted (Ctrl-C, kill -9, a lost machine) loses only the replications in flight and
-``resume=True`` finishes it. A replication that raises is reported with its scenario,
-replication number, seed and traceback; the others are kept.
+``resume=True`` finishes it, running only the missing ones. A replication that raises, or whose
+worker dies, is reported with its scenario, replication number, seed and traceback; the others
+are kept. On Ctrl-C the local workers are ended at once (they ignore SIGINT themselves, so the
+terminal shows one message rather than a traceback per worker); after ``kill -9`` of the main
+process each worker notices within a second and exits.
+
+Backends (chosen by ``dask`` and ``controls.workers``):
+
+* serial, in this process (one worker, or a single replication to run);
+* local processes, ``concurrent.futures.ProcessPoolExecutor`` with the ``forkserver`` start
+  method (``spawn`` where there is none), never ``fork`` (not safe with threads);
+* Dask: ``dask="local"`` starts a ``LocalCluster`` (one single-threaded process per worker);
+  an address (``tcp://host:8786``) uses a running scheduler, whose workers must have the same
+  version of this package installed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import hashlib
 import json
+import math
 import multiprocessing as mp
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +48,9 @@ import pandas as pd
 
 from . import io
 from .analysis import relative_half_width, replications_needed, summarise
-from .config import RunControls, Scenario
+from .config import REGIONS, RunControls, Scenario
 from .errors import ReplicationError, RunControlError
-from .kpis import patient_journeys, replication_kpis, weekly_series
+from .kpis import KPI_DESCRIPTIONS, patient_journeys, replication_kpis, weekly_series
 from .loader import scenario_dict, scenario_hash
 from .model import simulate
 
@@ -57,6 +74,9 @@ class ReplicationOutput:
 
 @dataclass(frozen=True)
 class Failure:
+    """A replication that did not finish. To rerun it alone:
+    ``run_replication(scenario, replication, controls)`` with ``controls.seed == seed``."""
+
     scenario: str
     replication: int
     seed: int
@@ -71,6 +91,8 @@ class ExperimentResult:
     failures: list[Failure] = field(default_factory=list)
     out: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    reused: int = 0
+    """Finished replications taken from ``out`` by a resume rather than run again."""
 
 
 def run_replication(
@@ -79,7 +101,7 @@ def run_replication(
     """Simulate replication ``replication`` and reduce it to KPIs, journeys and series."""
     result = simulate(scenario, replication, controls)
     journeys = patient_journeys(result)
-    kpis = replication_kpis(result, journeys)
+    kpis = {k: float(v) for k, v in replication_kpis(result, journeys).items()}
     keep = (journeys["diagnosis_time"] >= result.warmup_days) | (
         journeys["diagnosis_time"].isna()
         & (journeys["first_presentation_time"] >= result.warmup_days)
@@ -103,25 +125,94 @@ def run_replication(
     )
 
 
+Replicate = Callable[[Scenario, int, RunControls], ReplicationOutput]
+"""What runs one replication: :func:`run_replication` or a stand-in with its signature (tests
+pass one that fails on purpose). Must be picklable (a module-level function) for the process and
+Dask backends."""
+
+
 def _safe_replication(
-    scenario: Scenario, replication: int, controls: RunControls
+    replicate: Replicate,
+    scenario: Scenario,
+    replication: int,
+    controls: RunControls,
+    code: str | None = None,
 ) -> ReplicationOutput | Failure:
+    """Run one replication; an exception becomes a :class:`Failure` carrying its traceback.
+
+    ``code`` is the main process's :func:`code_hash`: a worker whose model code differs (another
+    version installed on a Dask worker, or files edited since the run started) refuses to run,
+    since its results would not be this run's.
+    """
+    if code is not None and code != code_hash():
+        return Failure(
+            scenario.name,
+            replication,
+            controls.seed,
+            f"this worker's model code (sha256 {code_hash()[:12]}) differs from that of the "
+            f"process running the experiment ({code[:12]}): install the same version of "
+            "nen-pathway on every worker and do not edit sim/ during a run\n",
+        )
     try:
-        return run_replication(scenario, replication, controls)
+        return replicate(scenario, replication, controls)
     except Exception:
         return Failure(scenario.name, replication, controls.seed, traceback.format_exc())
 
 
 def fingerprint(scenarios: list[Scenario], controls: RunControls) -> str:
-    """What makes two runs the same run (replication count and workers excluded: a resumed or
-    extended run may add replications, and workers never change results)."""
+    """What makes two runs the same run: scenarios, seed, run length and the model's code.
+
+    Replication count, workers and backend are left out: a resumed or extended run may add
+    replications, and workers never change results. The code is in: replications made by
+    another version of the model must not be mixed into one result by a resume.
+    """
     blob = {
         "scenarios": [[s.name, scenario_hash(s)] for s in scenarios],
         "seed": controls.seed,
         "years": controls.years,
         "warmup_days": controls.warmup_days,
+        "code": code_hash(),
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
+
+
+_RESULT_MODULES = (
+    "calendar",
+    "config",
+    "context",
+    "distributions",
+    "events",
+    "kpis",
+    "loader",
+    "mdt",
+    "model",
+    "natural_history",
+    "pathway",
+    "population",
+    "resources",
+    "runner",
+    "streams",
+    "treatment",
+)
+"""The modules whose code decides a replication's numbers (not the CLI, reports or plots)."""
+
+
+def code_hash() -> str:
+    """SHA-256 of the modules that decide a replication's numbers, as they were when this
+    process imported the package (so an edit made while a run is going is not mistaken for its
+    code). Editing the CLI, reports or plots does not invalidate finished replications."""
+    return _CODE_SHA256
+
+
+def _source_hash() -> str:
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in _RESULT_MODULES:
+        h.update(name.encode() + b"\0" + (here / f"{name}.py").read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+_CODE_SHA256 = _source_hash()  # read once, with the modules (a few dozen small files)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,37 +222,121 @@ def fingerprint(scenarios: list[Scenario], controls: RunControls) -> str:
 Task = tuple[Scenario, int]
 
 
-def _serial(tasks: list[Task], controls: RunControls) -> Iterator[ReplicationOutput | Failure]:
+def _serial(
+    tasks: list[Task], controls: RunControls, replicate: Replicate
+) -> Generator[ReplicationOutput | Failure, None, None]:
     for scen, k in tasks:
-        yield _safe_replication(scen, k, controls)
+        yield _safe_replication(replicate, scen, k, controls)
+
+
+def _worker_init(main_pid: int) -> None:
+    """Set up a local worker process.
+
+    Ctrl-C is the main process's business: it stops the run and ends the workers, so workers
+    ignore SIGINT (otherwise each would print its own traceback). A worker also exits on its own
+    when the main process disappears (killed with ``kill -9``) instead of finishing replications
+    for nobody; with the forkserver start method its parent is the fork server, which stays up
+    as long as any worker does, so it is the main process that is watched.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while _alive(main_pid):
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nenpath-main-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (a zombie, dead but not yet reaped, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): existence is all we can tell
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _processes(
-    tasks: list[Task], controls: RunControls, workers: int
-) -> Iterator[ReplicationOutput | Failure]:
+    tasks: list[Task], controls: RunControls, workers: int, replicate: Replicate
+) -> Generator[ReplicationOutput | Failure, None, None]:
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["sim.runner"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending: set[Future[ReplicationOutput | Failure]] = {
-            pool.submit(_safe_replication, s, k, controls) for s, k in tasks
+    code = code_hash()
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(os.getpid(),)
+    )
+    finished = False
+    try:
+        task_of: dict[Future[ReplicationOutput | Failure], Task] = {
+            pool.submit(_safe_replication, replicate, s, k, controls, code): (s, k)
+            for s, k in tasks
         }
-        try:
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        finally:
-            for fut in pending:
-                fut.cancel()
+        pending = set(task_of)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                yield _result(fut, task_of[fut], controls)
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            # Interrupted (Ctrl-C, an error, the consumer stopped): drop queued replications and
+            # end the ones in flight now rather than waiting for them to finish.
+            pool.shutdown(wait=False, cancel_futures=True)
+            _terminate_workers(pool)
+
+
+def _result(fut: Any, task: Task, controls: RunControls) -> ReplicationOutput | Failure:
+    """A finished future's output; a worker that died (killed, out of memory) or a Dask task
+    that was lost fails that replication only."""
+    try:
+        res: ReplicationOutput | Failure = fut.result()
+    except Exception:
+        scenario, k = task
+        return Failure(
+            scenario.name,
+            k,
+            controls.seed,
+            traceback.format_exc() + "(the worker running it died or was lost; "
+            "the replication itself may be fine: --resume runs it again)\n",
+        )
+    return res
+
+
+def _terminate_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool's worker processes (``ProcessPoolExecutor.terminate_workers`` from 3.14)."""
+    stop = getattr(pool, "terminate_workers", None)
+    if stop is not None:  # pragma: no cover - Python 3.14+
+        stop()
+        return
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
 
 
 def _dask(
-    tasks: list[Task], controls: RunControls, address: str, workers: int | None
-) -> Iterator[ReplicationOutput | Failure]:
+    tasks: list[Task],
+    controls: RunControls,
+    address: str,
+    workers: int | None,
+    replicate: Replicate,
+) -> Generator[ReplicationOutput | Failure, None, None]:
     from distributed import Client, LocalCluster, as_completed
 
+    code = code_hash()
     cluster = None
     if address == "local":
         cluster = LocalCluster(
@@ -172,11 +347,20 @@ def _dask(
         )
         client = Client(cluster)
     else:
-        client = Client(address)
+        try:
+            client = Client(address, timeout=10)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise RunControlError(
+                f"--dask {address}: cannot reach a Dask scheduler there ({exc}); give the "
+                "address `dask scheduler` printed (tcp://host:8786) or 'local'"
+            ) from None
     try:
-        futures = [client.submit(_safe_replication, s, k, controls, pure=False) for s, k in tasks]
-        for fut in as_completed(futures):
-            yield fut.result()
+        task_of = {
+            client.submit(_safe_replication, replicate, s, k, controls, code, pure=False): (s, k)
+            for s, k in tasks
+        }
+        for fut in as_completed(list(task_of)):
+            yield _result(fut, task_of[fut], controls)
     finally:
         client.close()
         if cluster is not None:
@@ -202,6 +386,7 @@ def run_experiment(
     max_replications: int = 200,
     files: dict[str, str] | None = None,
     on_output: Callable[[ReplicationOutput], None] | None = None,
+    replicate: Replicate = run_replication,
 ) -> ExperimentResult:
     """Run ``controls.replications`` replications of every scenario (CRN across scenarios).
 
@@ -227,10 +412,31 @@ def run_experiment(
         of each of ``precision_kpis`` is at most this fraction of its mean, in every scenario.
     files:
         Scenario name -> file it came from (recorded in the manifest).
+    on_output:
+        Called in this process with every replication run now (not with those reused by
+        ``resume``), in the order they finish.
+    replicate:
+        What runs one replication (default :func:`run_replication`); a seam for tests.
+
+    Returns
+    -------
+    ExperimentResult
+        Replications ``0 .. n-1`` of every scenario that finished (``n`` is
+        ``controls.replications``, or more if ``precision`` asked for them) and their summary;
+        failed replications are listed in ``failures``.
+
+    Raises
+    ------
+    ReplicationError
+        If every replication failed. ``KeyboardInterrupt`` is passed on after the manifest is
+        marked ``interrupted``; finished replications stay in ``out`` for ``resume``.
     """
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
         raise RunControlError(f"scenario names must be distinct, got {names}")
+    precision_kpis = tuple(precision_kpis)
+    if precision is not None:
+        check_kpis(precision_kpis, "--precision-kpi")
     started = time.perf_counter()
     workers = controls.workers or os.cpu_count() or 1
     fp = fingerprint(scenarios, controls)
@@ -243,54 +449,71 @@ def run_experiment(
             outputs.update(_load_parts(out, names))
         manifest = _manifest(scenarios, controls, fp, files, dask, workers)
         io.write_json(out / io.MANIFEST, manifest)
+    loaded = set(outputs)
 
     show = sys.stderr.isatty() if progress is None else progress
     target = controls.replications
-    bar = _Progress(show, len(scenarios) * target)
-    bar.advance(sum(1 for (s, k) in outputs if k < target))
+    bar = _Progress(show, len(scenarios) * target, done=sum(1 for (_, k) in outputs if k < target))
     try:
         while True:
+            failed = {(f.scenario, f.replication) for f in failures}
             tasks = [
                 (s, k)
                 for k in range(target)
                 for s in scenarios
-                if (s.name, k) not in outputs
-                and not any(f.scenario == s.name and f.replication == k for f in failures)
+                if (s.name, k) not in outputs and (s.name, k) not in failed
             ]
-            if dask is not None:
-                stream = _dask(tasks, controls, dask, controls.workers)
+            stream: Generator[ReplicationOutput | Failure, None, None]
+            if dask is not None and tasks:
+                stream = _dask(tasks, controls, dask, controls.workers, replicate)
             elif workers <= 1 or len(tasks) <= 1:
-                stream = _serial(tasks, controls)
+                stream = _serial(tasks, controls, replicate)
             else:
-                stream = _processes(tasks, controls, min(workers, len(tasks)))
-            for res in stream:
-                if isinstance(res, Failure):
-                    failures.append(res)
-                    bar.note(f"replication {res.replication} of {res.scenario} failed")
-                    bar.advance(1)
-                    continue
-                outputs[(res.scenario, res.replication)] = res.kpis
-                if out is not None:
-                    _write_part(out, res)
-                if on_output is not None:
-                    on_output(res)
-                bar.advance(1, _half_width_text(outputs, names[0]))
+                stream = _processes(tasks, controls, min(workers, len(tasks)), replicate)
+            # closing(): an interruption while a replication is being stored still ends the
+            # backend (and its workers) at once.
+            with contextlib.closing(stream):
+                for res in stream:
+                    if isinstance(res, Failure):
+                        failures.append(res)
+                        bar.note(
+                            f"replication {res.replication} of {res.scenario} "
+                            f"(seed {res.seed}) failed; the others go on"
+                        )
+                        bar.advance(1)
+                        continue
+                    outputs[(res.scenario, res.replication)] = res.kpis
+                    if out is not None:
+                        _write_part(out, res)
+                    if on_output is not None:
+                        on_output(res)
+                    bar.advance(1, _half_width_text(outputs, names[0], target))
             if precision is None or target >= max_replications:
                 break
-            need = _replications_for(outputs, names, precision_kpis, precision)
+            kept = {sk: v for sk, v in outputs.items() if sk[1] < target}
+            need = _replications_for(kept, names, precision_kpis, precision)
             if need <= target:
                 break
             new_target = min(max(need, target + 1), max_replications)
             bar.extend(len(scenarios) * (new_target - target))
             target = new_target
+    except KeyboardInterrupt:
+        if out is not None:
+            manifest.update(status="interrupted", timings=_timings(started))
+            io.write_json(out / io.MANIFEST, manifest)
+        raise
     finally:
         bar.close()
 
+    # Parts of an earlier, longer run of the same settings stay on disk but are not reported.
+    outputs = {sk: v for sk, v in outputs.items() if sk[1] < target}
     reps = _replications_frame(outputs, names)
-    summary = summarise(reps, [c for c in reps.columns if c not in ("scenario", "replication")])
-    timings = {"wall_seconds": time.perf_counter() - started}
+    kpi_names = [c for c in reps.columns if c not in ("scenario", "replication")]
+    summary = summarise(reps, kpi_names) if len(reps) else _empty_summary()
+    timings = _timings(started)
     if out is not None:
-        _finish_folder(out, reps, summary, names, len(scenarios) == 1)
+        if len(reps):
+            _finish_folder(out, reps, summary, names, len(scenarios) == 1)
         manifest.update(
             status="complete" if not failures else "complete_with_failures",
             replications=target,
@@ -298,11 +521,35 @@ def run_experiment(
             failures=[f.__dict__ for f in failures],
         )
         io.write_json(out / io.MANIFEST, manifest)
-    result = ExperimentResult(reps, summary, failures, out, timings)
+    result = ExperimentResult(
+        reps, summary, failures, out, timings, reused=len(loaded & set(outputs))
+    )
     if failures and not outputs:
         f = failures[0]
         raise ReplicationError(f.scenario, f.replication, f.seed, f.traceback)
     return result
+
+
+def check_kpis(kpis: Iterable[str], option: str) -> None:
+    """Raise :class:`RunControlError` for a name that is not a KPI (``<kpi>`` or
+    ``<kpi>__<region>``, :data:`sim.kpis.KPI_DESCRIPTIONS`), suggesting the nearest."""
+    valid = [*KPI_DESCRIPTIONS, *(f"{k}__{r}" for k in KPI_DESCRIPTIONS for r in REGIONS)]
+    for kpi in kpis:
+        if kpi not in valid:
+            near = difflib.get_close_matches(kpi, valid, n=1)
+            hint = f"did you mean {near[0]}?" if near else f"e.g. {MAIN_KPI}"
+            raise RunControlError(
+                f"{option} {kpi}: not a KPI; {hint} (KPIs are listed in summary.csv; a region's "
+                "is <kpi>__<region>)"
+            )
+
+
+def _timings(started: float) -> dict[str, float]:
+    return {"wall_seconds": time.perf_counter() - started}
+
+
+def _empty_summary() -> pd.DataFrame:
+    return pd.DataFrame(columns=["scenario", "kpi", "mean", "ci_low", "ci_high", "n"])
 
 
 def _replications_for(
@@ -319,10 +566,13 @@ def _replications_for(
     return need
 
 
-def _half_width_text(outputs: dict[tuple[str, int], dict[str, float]], name: str) -> str:
-    vals = [v.get(MAIN_KPI, float("nan")) for (s, _), v in outputs.items() if s == name]
+def _half_width_text(
+    outputs: dict[tuple[str, int], dict[str, float]], name: str, target: int
+) -> str:
+    """The main KPI's current 95% CI half-width in the first scenario, e.g. ``±3.1%``."""
+    vals = [v.get(MAIN_KPI, math.nan) for (s, k), v in outputs.items() if s == name and k < target]
     hw = relative_half_width(vals)
-    return "" if hw != hw else f"{MAIN_KPI} ±{hw:.1%}"
+    return "" if math.isnan(hw) else f"{MAIN_KPI} ±{hw:.1%}"
 
 
 def _replications_frame(
@@ -360,11 +610,12 @@ def _load_parts(out: Path, names: list[str]) -> dict[tuple[str, int], dict[str, 
         for f in sorted(folder.glob("rep_*.json")):
             try:
                 data = json.loads(f.read_text())
-            except (OSError, json.JSONDecodeError):
-                continue
-            k = int(data["replication"])
+                k = int(data["replication"])
+                kpis = {key: float(v) for key, v in data["kpis"].items()}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue  # not a finished part: the replication is run again
             if all(p.exists() for p in io.part_paths(out, name, k).values()):
-                found[(name, k)] = {key: float(v) for key, v in data["kpis"].items()}
+                found[(name, k)] = kpis
     return found
 
 
@@ -414,20 +665,24 @@ def _manifest(
         ],
         "versions": io.versions(),
         "git_commit": io.git_commit(),
+        "code_sha256": code_hash(),
     }
 
 
 class _Progress:
-    """A rich progress bar on a terminal; silent otherwise."""
+    """A progress bar on standard error: replications done, ETA and the main KPI's current CI
+    half-width (relative to its mean). Silent when ``show`` is false."""
 
-    def __init__(self, show: bool, total: int):
-        self._bar = None
+    def __init__(self, show: bool, total: int, done: int = 0):
+        self._bar: Any = None
         if show:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
                 Progress,
                 TextColumn,
+                TimeElapsedColumn,
                 TimeRemainingColumn,
             )
 
@@ -435,12 +690,16 @@ class _Progress:
                 TextColumn("replications"),
                 BarColumn(),
                 MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
                 TimeRemainingColumn(),
                 TextColumn("{task.fields[hw]}"),
+                console=Console(stderr=True),
                 transient=False,
             )
             self._bar.start()
-            self._task = self._bar.add_task("run", total=total, hw="")
+            # Replications reused by a resume count as done without skewing the ETA.
+            self._task = self._bar.add_task("run", total=total, completed=done, hw="")
 
     def advance(self, n: int, text: str | None = None) -> None:
         if self._bar is not None and n:
