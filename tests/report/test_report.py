@@ -1,0 +1,161 @@
+"""`nenpath compare` and `nenpath report` end to end at tiny scale: the files, a self-contained
+report whose every figure is a decodable PNG, methods that carry the run's facts and sources,
+and a rebuild from stored results alone.
+
+The headless-Chromium check (scripts/check_report.py) runs too where Chromium is installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from sim.cli import main
+from sim.compare import COMPARISON_COLUMNS
+from sim.report import parse_comments, source_of
+from tests.helpers import BASELINE, ROOT, SCENARIOS
+
+IDEAL = SCENARIOS / "ideal_pathway.toml"
+ARGS = [
+    "--replications",
+    "2",
+    "--years",
+    "1",
+    "--warmup-years",
+    "0.5",
+    "--scale",
+    "0.02",
+    "--workers",
+    "1",
+    "--no-progress",
+]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    assert main(["compare", str(BASELINE), str(IDEAL), *ARGS, "--out", str(out)]) == 0
+    return out
+
+
+def _images(page: str) -> list[bytes]:
+    return [base64.b64decode(b) for b in re.findall(r"src='data:image/png;base64,([^']+)'", page)]
+
+
+def test_writes_comparison_and_report(run: Path) -> None:
+    for name in ("comparison.csv", "report.html", "scenario_sources.json", "manifest.json"):
+        assert (run / name).is_file(), name
+    table = pd.read_csv(run / "comparison.csv")
+    assert list(table.columns) == COMPARISON_COLUMNS
+    assert set(table["scenario"]) == {"current_practice", "ideal_pathway"}
+    base = table[table["scenario"] == "current_practice"]
+    estimated = base["mean"].notna()
+    assert estimated.sum() > 100 and (base.loc[estimated, "diff_vs_base"] == 0).all()
+    for kpi in ("diagnostic_interval_days_median", "distant_diagnosed_per_year", "rtt_62d_share"):
+        assert kpi in set(table["kpi"]), kpi
+    assert "rtt_62d_share__north_west" in set(table["kpi"])
+
+
+def test_every_figure_is_an_embedded_png(run: Path) -> None:
+    page = (run / "report.html").read_text()
+    images = _images(page)
+    assert page.count("<img") == len(images) >= 6
+    for data in images:
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()  # raises on a truncated or corrupt image
+            assert im.width > 200 and im.height > 150
+            lo, hi = im.convert("L").getextrema()
+            assert hi - lo > 100  # not a blank canvas
+
+
+def test_report_loads_nothing_from_elsewhere(run: Path) -> None:
+    page = (run / "report.html").read_text()
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    for ref in re.findall(r"(?:src|href)\s*=\s*['\"]([^'\"]*)", page):
+        assert ref.startswith(("data:image/png;base64,", "#")), ref[:60]
+    assert "url(" not in page
+
+
+def test_methods_carry_the_run_and_its_sources(run: Path) -> None:
+    page = (run / "report.html").read_text()
+    for fact in ("STRESS-DES", "Warm-up 0.5 years", "2 replications per", "seed 20261123"):
+        assert fact in page, fact
+    assert "git commit" in page and "simpy" in page
+    # the ideal pathway's levers with the comments of its file
+    assert "mdt.specialist_referral_probability_by_region.london" in page
+    assert "Ga-68 DOTATATE PET for every well-differentiated NET [S20]" in page
+    # every baseline parameter with its source comment
+    assert "population.female_share" in page and "[S1] 50.5% female" in page
+    # headlines: one sentence per headline KPI, with a confidence interval or a no-change note
+    assert "The Ideal Pathway would" in page and "95% CI" in page
+
+
+def test_report_rebuilds_from_stored_results_alone(run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "parts")  # no replication checkpoints: nothing to resume from
+    (copy / "report.html").unlink()
+    (copy / "comparison.csv").unlink()
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "comparison.csv").read_bytes() == (run / "comparison.csv").read_bytes()
+    assert (copy / "report.html").read_text() == (run / "report.html").read_text()
+
+
+def test_report_of_an_empty_folder_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no stored results" in err
+
+
+def test_comment_parser_on_a_hand_written_file() -> None:
+    text = (
+        "# Title line\n#\n# second paragraph\n\n"
+        'extends = "base.toml"\n'
+        "[a]  # table a\n"
+        'x = "has # inside"  # x source [S1]\n'
+        "# note for y\n"
+        "y = 2\n"
+        "[a.t]\n"
+        "# table t note\n"
+        "p = 1  # p source\n"
+        "default = 3  # fallback source\n"
+        "[[rules]]\n"
+        "choose = {q = 1.0}  # rule zero\n"
+        "[[rules]]\n"
+        "choose = {q = 1.0}  # rule one\n"
+    )
+    parsed = parse_comments(text)
+    assert parsed["header"] == "Title line\n\nsecond paragraph"
+    assert parsed["keys"]["a.x"] == "x source [S1]"
+    assert parsed["keys"]["a.y"] == "note for y"
+    assert parsed["tables"]["a"] == "table a"
+    assert parsed["tables"]["a.t"] == "table t note"
+    assert parsed["keys"]["rules[1].choose"] == "rule one"
+    assert source_of("a.t.p", parsed) == "p source"
+    assert source_of("a.t.other", parsed).startswith("fallback source")
+    assert source_of("rules[0]", parsed) == "rule zero"
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed")
+def test_every_figure_shows_in_headless_chromium(run: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_report.py"), str(run / "report.html")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^(\d+)/\1 images loaded$", done.stdout, re.M)
