@@ -1,0 +1,102 @@
+"""PSA: reproducible Latin-hypercube draws, partial rank correlation against known truths, and
+the command end to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.calibration_inputs import load_parameters
+from sim.cli import main
+from sim.loader import load_scenario
+from sim.psa import prcc, prcc_p_value, sample_inputs
+from tests.helpers import BASELINE, ROOT
+
+PARAMETERS = ROOT / "calibration" / "parameters.toml"
+
+
+@pytest.fixture(scope="module")
+def params() -> list:
+    return load_parameters(PARAMETERS, load_scenario(BASELINE))
+
+
+def test_same_seed_same_draws_other_seed_other_draws(params: list) -> None:
+    a = sample_inputs(params, 20, seed=7)
+    b = sample_inputs(params, 20, seed=7)
+    c = sample_inputs(params, 20, seed=8)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a.to_numpy(), c.to_numpy())
+
+
+def test_draws_are_a_latin_hypercube_within_the_ranges(params: list) -> None:
+    n = 25
+    draws = sample_inputs(params, n, seed=3)
+    for p in params:
+        x = draws[p.name].to_numpy()
+        assert (x >= p.low - 1e-12).all() and (x <= p.high + 1e-12).all()
+        strata = sorted(int(p.unit(v) * n) for v in x)
+        assert strata == list(range(n)), p.name  # one draw in each of the n strata
+
+
+def test_prcc_against_known_relations() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random((300, 3))
+    # y a strictly increasing function of x0 alone: ranks of y are the ranks of x0
+    assert prcc(x, np.exp(3 * x[:, 0]))[0] == pytest.approx(1.0)
+    # up in x0 (range of effect 19), down in x1 (range 2), free of x2
+    r = prcc(x, np.exp(3 * x[:, 0]) - 2 * x[:, 1])
+    assert r[0] > 0.9 and r[1] < -0.5 and abs(r[2]) < 0.15 and abs(r[0]) > abs(r[1])
+    assert np.isnan(prcc(x[:4], x[:4, 0])).all()  # fewer draws than inputs + 3: undefined
+
+
+def test_prcc_p_value_matches_the_t_distribution() -> None:
+    # r = 0.5 with df = 20 - 2 - 1 = 17: t = 0.5 sqrt(17 / 0.75) = 2.3805, two-sided p = 0.0291
+    assert prcc_p_value(0.5, 20, 2) == pytest.approx(0.0291, abs=2e-4)
+
+
+def test_psa_command_is_reproducible(tmp_path: Path) -> None:
+    args = [
+        "psa",
+        str(BASELINE),
+        "--draws",
+        "3",
+        "--scale",
+        "0.02",
+        "--years",
+        "1",
+        "--warmup-years",
+        "0",
+        "--kpi",
+        "diagnostic_interval_days_median",
+        "--kpi",
+        "emergency_presentation_share",
+    ]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    for name in ("draws.csv", "summary.csv", "sensitivity.csv", "tornado.png", "psa.html"):
+        assert (tmp_path / "a" / name).is_file(), name
+    a = pd.read_csv(tmp_path / "a" / "draws.csv")
+    b = pd.read_csv(tmp_path / "b" / "draws.csv")
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == 3 and "emergency_rate" in a and "diagnostic_interval_days_median" in a
+
+
+def test_psa_refuses_an_unknown_kpi(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["psa", str(BASELINE), "--draws", "3", "--kpi", "no_such", "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no_such" in err[0] and "--kpi" in err[0]
+
+
+def test_calibrate_refuses_a_bad_targets_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "t.toml"
+    bad.write_text('[targets.x]\nkpi = "nope"\n')
+    code = main(["calibrate", str(BASELINE), "--targets", str(bad), "--budget", "1"])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith(f"{bad}: targets.x.") for line in err)
