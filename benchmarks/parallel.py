@@ -18,12 +18,11 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.5)
     parser.add_argument("--years", type=float, default=5.0)
     args = parser.parse_args()
-    from sim.cli import with_scale
-    from sim.loader import load_scenario_file
+    from sim.loader import load_scenario_file, with_population_scale
     from sim.runner import run_experiment
 
     base, controls = load_scenario_file(BASELINE)
-    scenario = with_scale(base, args.scale)
+    scenario = with_population_scale(base, args.scale)
     rows, outputs = [], {}
     for workers in (1, 2):
         c = controls.model_validate(

@@ -16,8 +16,7 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=5.0)
     parser.add_argument("--scales", default="0.5,1,2,4")
     args = parser.parse_args()
-    from sim.cli import with_scale
-    from sim.loader import load_scenario_file
+    from sim.loader import load_scenario_file, with_population_scale
     from sim.model import simulate
 
     base, controls = load_scenario_file(BASELINE)
@@ -26,7 +25,7 @@ def main() -> None:
     )
     rows = []
     for scale in [float(x) for x in args.scales.split(",")]:
-        scenario = with_scale(base, scale)
+        scenario = with_population_scale(base, scale)
         walls, patients = [], []
         for i in range(args.runs):
             wall, result = timed(simulate, scenario, i, controls)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from .config import RunControls, Scenario
 from .errors import NenPathError, RunControlError, ScenarioError
-from .loader import load_scenario_file
+from .loader import load_scenario_file, with_population_scale
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -138,15 +138,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild report.html from a stored comparison or run")
     p.add_argument("folder", type=Path, metavar="DIR")
 
-    p = sub.add_parser("warmup", help="recommend a warm-up period (MSER-5, Welch plot)")
+    p = sub.add_parser(
+        "warmup",
+        help="recommend a warm-up period (MSER-5, Welch plot)",
+        description="Run long replications from an empty start (no warm-up), average their "
+        "weekly series, apply MSER-5 to each and draw a Welch plot. Writes warmup.csv, "
+        "warmup_series.csv and warmup.png to --out.",
+    )
     p.add_argument("scenario", type=Path, metavar="SCENARIO")
     p.add_argument(
         "--kpi",
         action="append",
         metavar="SERIES",
-        help="weekly series to analyse (default: specialist_backlog, diagnoses, in_follow_up)",
+        help="weekly series to analyse, repeatable (default: specialist_backlog, "
+        "mdt_rediscussions, in_follow_up, diagnoses; also specialist_backlog__<region>)",
     )
-    _add_run_controls(p)
+    g = p.add_argument_group("run controls")
+    g.add_argument("--replications", "-n", type=_positive_int, help="replications (default 5)")
+    g.add_argument(
+        "--years", type=_positive_float, help="simulated years per replication (default 30)"
+    )
+    g.add_argument("--seed", type=_nonneg_int, help="base random seed")
+    g.add_argument("--scale", type=_positive_float, help="population_scale (fraction of England)")
+    g.add_argument("--workers", type=_positive_int, help="local worker processes (default: all)")
+    g.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler address, or 'local'")
+    g.add_argument("--out", type=Path, help="output folder (default: outputs/warmup_<name>)")
+    g.add_argument("--force", action="store_true", help="replace an output folder of another run")
+    g.add_argument("--resume", action="store_true", help="finish an interrupted analysis")
+    g.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    p.set_defaults(warmup_years=None)
 
     p = sub.add_parser("size", help="least capacity meeting a KPI target with 95%% confidence")
     p.add_argument("scenario", type=Path, metavar="SCENARIO")
@@ -166,16 +186,66 @@ def build_parser() -> argparse.ArgumentParser:
         dest="lo",
         type=_nonneg_int,
         default=None,
-        help="smallest capacity to consider (default: 1)",
+        help="smallest capacity to consider: slots per session, or servers (default: 1)",
     )
     p.add_argument(
         "--max",
         dest="hi",
         type=_positive_int,
         default=None,
-        help="largest capacity to consider (default: 4x current)",
+        help="largest capacity to consider (default: 4x the scenario's)",
     )
     _add_run_controls(p)
+
+    p = sub.add_parser("calibrate", help="fit uncertain inputs to observed England figures")
+    p.add_argument(
+        "scenario",
+        type=Path,
+        nargs="?",
+        default=Path("scenarios/current_practice.toml"),
+        metavar="SCENARIO",
+        help="scenario to calibrate (default: scenarios/current_practice.toml)",
+    )
+    p.add_argument(
+        "--budget",
+        type=_positive_int,
+        default=60,
+        help="model evaluations (candidate points) the search may use (default: 60)",
+    )
+    p.add_argument("--targets", type=Path, default=Path("calibration/targets.toml"))
+    p.add_argument("--parameters", type=Path, default=Path("calibration/parameters.toml"))
+    p.add_argument(
+        "--overlay",
+        type=Path,
+        default=Path("scenarios/calibrated.toml"),
+        help="scenario overlay to write (default: scenarios/calibrated.toml)",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=Path("calibration/report.html"),
+        help="HTML report; fit.json and history.csv are written beside it",
+    )
+    p.add_argument(
+        "--check-replications",
+        type=_positive_int,
+        help="replications of the before/after check run (default: max(replications, 5))",
+    )
+    _add_sampling_controls(p, replications=3)
+
+    p = sub.add_parser("psa", help="probabilistic sensitivity analysis (spread and tornado)")
+    p.add_argument("scenario", type=Path, metavar="SCENARIO")
+    p.add_argument(
+        "--draws",
+        type=_positive_int,
+        default=60,
+        help="input draws (default: 60; PRCCs want about 3 per input)",
+    )
+    p.add_argument("--parameters", type=Path, default=Path("calibration/parameters.toml"))
+    p.add_argument("--kpi", action="append", metavar="KPI", help="KPI to summarise (repeatable)")
+    p.add_argument("--out", type=Path, help="output folder (default: outputs/psa_<name>)")
+    p.add_argument("--force", action="store_true", help="replace an output folder of another run")
+    _add_sampling_controls(p, replications=1)
     return parser
 
 
@@ -189,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": cmd_report,
         "warmup": cmd_warmup,
         "size": cmd_size,
+        "calibrate": cmd_calibrate,
+        "psa": cmd_psa,
     }[args.command]
     try:
         return handler(args)
@@ -244,15 +316,8 @@ def load_with_controls(path: Path, args: argparse.Namespace) -> tuple[Scenario, 
     except ValidationError as exc:
         raise RunControlError(str(exc)) from None
     if args.scale is not None:
-        scenario = with_scale(scenario, args.scale)
+        scenario = with_population_scale(scenario, args.scale)
     return scenario, controls
-
-
-def with_scale(scenario: Scenario, scale: float) -> Scenario:
-    """The scenario with another ``population_scale`` (re-validated)."""
-    data = scenario.model_dump(by_alias=True)
-    data["population"]["population_scale"] = scale
-    return Scenario.model_validate(data)
 
 
 def _common_controls(scenarios: list[tuple[Scenario, RunControls]]) -> RunControls:
@@ -282,10 +347,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_replications=args.max_replications,
         files={scenario.name: str(args.scenario)},
     )
+    reused = f" ({result.reused} reused from the interrupted run)" if result.reused else ""
     _print_summary(
         result.summary,
         title=f"{scenario.name}: {len(result.replications)} "
-        f"replications, {controls.years:g} measured years",
+        f"replications{reused}, {controls.years:g} measured years",
     )
     print(
         f"results written to {out}/ (manifest.json, replications.csv, summary.csv, "
@@ -311,9 +377,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         force=args.force,
         progress=_progress(args),
         files={s.name: str(p) for s, p in zip(scenarios, paths, strict=True)},
+        precision=args.precision,
+        precision_kpis=args.precision_kpi or ("diagnostic_interval_days_median",),
+        max_replications=args.max_replications,
     )
     for line in result.headlines:
         print("- " + line)
+    if result.unexpected:
+        print(
+            f"note: {len(result.unexpected)} effect(s) go the opposite way to their scenario's "
+            "levers; the report's closing note explains each"
+        )
     print(f"comparison written to {out}/comparison.csv; report: {out}/report.html")
     return _report_failures(result.failures)
 
@@ -321,37 +395,74 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import build_report
 
-    path = build_report(args.folder)
-    print(f"report written to {path}")
+    result = build_report(args.folder)
+    for line in result.headlines:
+        print("- " + line)
+    print(f"comparison: {args.folder}/comparison.csv; report: {result.path}")
     return EXIT_OK
 
 
 def cmd_warmup(args: argparse.Namespace) -> int:
-    from .warmup import warmup_analysis
+    from .warmup import DEFAULT_REPLICATIONS, DEFAULT_YEARS, check_series, warmup_analysis
 
+    series = check_series(args.kpi)
     scenario, controls = load_with_controls(args.scenario, args)
+    controls = RunControls.model_validate(
+        {
+            **controls.model_dump(),
+            "replications": args.replications or DEFAULT_REPLICATIONS,
+            "years": args.years or DEFAULT_YEARS,
+            "warmup_years": 0.0,
+        }
+    )
     out = args.out or Path("outputs") / f"warmup_{scenario.name}"
     result = warmup_analysis(
         scenario,
         controls,
         out,
-        series=args.kpi,
+        series=series,
         force=args.force,
+        resume=args.resume,
         progress=_progress(args),
         dask=args.dask,
     )
-    for name, weeks in result.truncation_weeks.items():
-        print(f"{name}: MSER-5 truncation at week {weeks} ({weeks / 52.18:.1f} years)")
     print(
-        f"recommended warm-up: {result.recommended_years:.1f} years "
-        f"(set warmup_years in the scenario's [run] table); plot: {result.plot}"
+        f"{scenario.name}: {result.replications} replications of {result.years:g} years "
+        "from an empty start, averaged"
     )
-    return EXIT_OK
+    for r in result.series:
+        where = " (end of the searched half)" if r.at_search_limit else ""
+        state = (
+            "levelled off"
+            if r.levelled_off
+            else f"NOT levelled off: still changes {r.drift_share:+.0%} after it"
+        )
+        print(
+            f"  {r.series}: MSER-5 truncation at week {r.truncation_week} "
+            f"({r.truncation_years:.1f} years){where}; {state}"
+        )
+    print(
+        f"recommended warm-up: {result.recommended_years:g} years (largest truncation, rounded "
+        "up); set warmup_years in the scenario's [run] table"
+    )
+    rising = [r.series for r in result.series if not r.levelled_off]
+    if rising:
+        print(
+            f"note: {', '.join(rising)} had not levelled off within {result.years:g} years, so "
+            "the recommendation is a lower bound for them; try a longer --years"
+        )
+    print(f"table: {result.table_path}; plot: {result.plot}")
+    return _report_failures(result.failures)
 
 
 def cmd_size(args: argparse.Namespace) -> int:
     from .sizing import size_resource
 
+    if args.precision is not None:
+        raise RunControlError(
+            "--precision does not apply to size: every capacity runs the same --replications "
+            "(common random numbers)"
+        )
     scenario, controls = load_with_controls(args.scenario, args)
     out = args.out or Path("outputs") / f"size_{scenario.name}_{args.resource}_{args.kpi}"
     result = size_resource(
@@ -365,12 +476,98 @@ def cmd_size(args: argparse.Namespace) -> int:
         lo=args.lo,
         hi=args.hi,
         force=args.force,
+        resume=args.resume,
         progress=_progress(args),
         dask=args.dask,
+        on_candidate=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(result.table.to_string(index=False))
     print(result.message)
     print(f"table: {out}/sizing.csv; plot: {out}/sizing.png")
+    return EXIT_OK
+
+
+def _add_sampling_controls(p: argparse.ArgumentParser, replications: int) -> None:
+    """Run controls of `calibrate` and `psa`: many small runs, so reduced-scale defaults."""
+    g = p.add_argument_group("run controls (defaults suit many small runs, not the [run] table)")
+    g.add_argument(
+        "--replications",
+        "-n",
+        type=_positive_int,
+        default=replications,
+        help=f"replications per evaluation (default: {replications})",
+    )
+    g.add_argument(
+        "--scale",
+        type=_positive_float,
+        default=0.1,
+        help="population_scale of every run (default: 0.1; counts are England-scaled)",
+    )
+    g.add_argument("--years", type=_positive_float, default=3.0, help="measured years (3)")
+    g.add_argument("--warmup-years", type=_nonneg_float, default=2.0, help="warm-up years (2)")
+    g.add_argument("--seed", type=_nonneg_int, help="base random seed (default: the scenario's)")
+    g.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (1)")
+    g.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="run on a Dask scheduler at ADDRESS, or 'local' for a LocalCluster",
+    )
+    g.add_argument("--no-progress", action="store_true", help="print no progress lines")
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from .calibration import calibrate
+
+    scenario, controls = load_with_controls(args.scenario, args)
+
+    def log(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    result = calibrate(
+        scenario,
+        args.scenario,
+        controls,
+        targets_file=args.targets,
+        parameters_file=args.parameters,
+        budget=args.budget,
+        overlay=args.overlay,
+        report=args.report,
+        check_replications=args.check_replications,
+        dask=args.dask,
+        log=None if args.no_progress else log,
+    )
+    print(
+        f"calibrated {len(result.params)} inputs with {len(result.history)} model evaluations "
+        f"at scale {result.population_scale:g}: fit score {result.score_before:.3g} -> "
+        f"{result.score_after:.3g}"
+    )
+    for p in result.params:
+        print(f"  {p.name:32s} {p.current(scenario):>12.4g} -> {result.best.values[p.name]:.4g}")
+    missed = [f.target.name for f in result.after if not f.consistent]
+    if missed:
+        print("targets still missed: " + ", ".join(missed))
+    print(f"overlay: {result.overlay}; report: {result.report}; record: {result.record}")
+    return EXIT_OK
+
+
+def cmd_psa(args: argparse.Namespace) -> int:
+    from .psa import run_psa
+
+    scenario, controls = load_with_controls(args.scenario, args)
+    out = args.out or Path("outputs") / f"psa_{scenario.name}"
+    result = run_psa(
+        scenario,
+        controls,
+        args.parameters,
+        args.draws,
+        out,
+        kpis=args.kpi,
+        dask=args.dask,
+        force=args.force,
+        scenario_file=str(args.scenario),
+    )
+    print(result.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"PSA written to {out}/ (draws.csv, summary.csv, sensitivity.csv, tornado.png, psa.html)")
     return EXIT_OK
 
 

@@ -30,13 +30,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import CASE_CLASSES, GRADES, REGIONS, ROUTES, SITES, STAGES, TREATMENTS
+from .config import CASE_CLASSES, GP_OUTCOMES, GRADES, REGIONS, ROUTES, SITES, STAGES, TREATMENTS
 from .events import EventKind as K
 from .model import ResourceInfo, RunResult
 
 DAYS_PER_YEAR = 365.25
 REFERRAL_TYPES = ("urgent", "routine", "emergency", "incidental", "surveillance")
 NEW, PROGRESSION, REVIEW = (CASE_CLASSES.index(c) for c in ("new", "progression", "review"))
+MISATTRIBUTED = GP_OUTCOMES.index("misattributed")
+AGE_BANDS = (("under_56", 0, 55), ("56_65", 55, 65), ("66_75", 65, 75), ("over_75", 75, 200))
 
 KPI_DESCRIPTIONS: dict[str, str] = {
     "diagnosed_per_year": "New NEN diagnoses per year (England-scaled)",
@@ -59,15 +61,34 @@ KPI_DESCRIPTIONS: dict[str, str] = {
     "diagnosis_to_specialist_mdt_days_p90": "90th centile diagnosis to specialist MDT discussion",
     "specialist_mdt_within_14d_share": "Share of patients listed for the specialist MDT "
     "discussed within 14 days of diagnosis",
+    "specialist_mdt_within_21d_share": "Share of patients listed for the specialist MDT "
+    "discussed within 21 days of diagnosis",
+    "specialist_mdt_within_28d_share": "Share of patients listed for the specialist MDT "
+    "discussed within 28 days of diagnosis",
     "mdt_rediscussions_per_year": "MDT re-discussions (progressions, reviews) per year",
     "specialist_mdt_utilisation": "Specialist MDT slots used / offered",
-    "specialist_mdt_backlog_mean": "Mean cases left waiting after a specialist MDT meeting",
+    "specialist_mdt_backlog_mean": "Mean cases left waiting after a specialist MDT meeting "
+    "(England-scaled)",
     "pet_wait_days_median": "Median wait for Ga-68 DOTATATE PET",
     "prrt_wait_days_median": "Median wait for the first PRRT cycle",
     "one_year_survival_share": "Share alive one year after diagnosis",
     "alive_diagnosed_within_5y": "People alive at the end diagnosed in the last 5 years",
     "age_at_diagnosis_median": "Median age at diagnosis (years)",
     "female_share": "Share female among diagnosed",
+    "nec_share": "Share of diagnoses that are neuroendocrine carcinomas (NEC)",
+    **{
+        f"site_{s}_share": f"Share of diagnoses with primary site {s.replace('_', ' ')}"
+        for s in SITES
+    },
+    "gp_consulted_share": "Share who saw a GP about their symptoms before diagnosis",
+    "misattributed_share": "Share of GP-consulting patients whose symptoms were first "
+    "attributed to something else",
+    "one_year_survival_age_under_56_share": "One-year survival, aged 55 or under at diagnosis",
+    "one_year_survival_age_56_65_share": "One-year survival, aged 56-65 at diagnosis",
+    "one_year_survival_age_66_75_share": "One-year survival, aged 66-75 at diagnosis",
+    "one_year_survival_age_over_75_share": "One-year survival, aged over 75 at diagnosis",
+    "died_undiagnosed_per_year": "NEN deaths before diagnosis per year (registries count "
+    "them from the death certificate)",
 }
 """The KPI registry: names (part of the interface) and plain-English labels, in report order."""
 
@@ -110,6 +131,7 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
             K.GP_CONSULTATION,
             K.REFERRAL,
             K.FIRST_SEEN,
+            K.BIOPSY,
             K.DIAGNOSIS,
             K.DECISION_TO_TREAT,
             K.TREATMENT_START,
@@ -147,7 +169,11 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
     j["referral_type"] = pd.Categorical.from_codes(
         last(refs, "code").reindex(j.index).fillna(-1).astype(int), REFERRAL_TYPES
     )
-    j["first_seen_time"] = last(before_diagnosis(by_kind[K.FIRST_SEEN]))
+    # First seen of the episode that led to diagnosis (or of the latest, if undiagnosed).
+    seen = before_diagnosis(by_kind[K.FIRST_SEEN])
+    ref_t = j["referral_time"].reindex(seen["patient"]).to_numpy()
+    j["first_seen_time"] = first(K.FIRST_SEEN, frame=seen[seen["time"].to_numpy() >= ref_t])
+    j["first_biopsy_time"] = first(K.BIOPSY)
     gp = by_kind[K.GP_CONSULTATION]
     first_ref = j["first_referral_time"].reindex(gp["patient"]).to_numpy()
     pre_ref = gp[~(gp["time"].to_numpy() > first_ref)]
@@ -155,6 +181,8 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
         pre_ref.groupby("patient").size().reindex(j.index).fillna(0).astype(int)
     )
     j["gp_consultations"] = gp.groupby("patient").size().reindex(j.index).fillna(0).astype(int)
+    mis = before_diagnosis(gp[gp["code"] == MISATTRIBUTED])
+    j["misattributions"] = mis.groupby("patient").size().reindex(j.index).fillna(0).astype(int)
 
     rid = {
         name: [r.rid for r in result.resources if r.base == name]
@@ -169,6 +197,7 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
             m &= frame["code"] == case_class
         return frame[m]
 
+    j["histopathology_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "histopathology"))
     j["local_mdt_time"] = first(K.SERVICE_START, frame=at(starts, "local_mdt", NEW))
     j["specialist_mdt_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "specialist_mdt", NEW))
     j["specialist_mdt_time"] = first(K.SERVICE_START, frame=at(starts, "specialist_mdt", NEW))
@@ -269,7 +298,8 @@ def patient_kpis(
     out["diagnosis_to_specialist_mdt_days_median"] = _median(to_mdt)
     out["diagnosis_to_specialist_mdt_days_p90"] = _quantile(to_mdt, 0.9)
     listed = d["specialist_mdt_listed_time"].notna()
-    out["specialist_mdt_within_14d_share"] = _share(to_mdt <= 14, listed)
+    for days in (14, 21, 28):
+        out[f"specialist_mdt_within_{days}d_share"] = _share(to_mdt <= days, listed)
     pet = d[(d["pet_listed_time"].notna())]
     out["pet_wait_days_median"] = _median(pet["pet_time"] - pet["pet_listed_time"])
     one_year = d[d["diagnosis_time"] <= horizon_days - DAYS_PER_YEAR]
@@ -284,6 +314,24 @@ def patient_kpis(
     age_dx = d["age_at_onset"] + (t_diag - d["onset_time"]) / DAYS_PER_YEAR
     out["age_at_diagnosis_median"] = _median(age_dx)
     out["female_share"] = _share(d["female"])
+    out["nec_share"] = _share(d["grade"] == "NEC")
+    for s in SITES:
+        out[f"site_{s}_share"] = _share(d["site"] == s)
+    out["gp_consulted_share"] = _share(d["first_gp_time"] <= t_diag)
+    out["misattributed_share"] = _share(d["misattributions"] > 0, d["first_gp_time"] <= t_diag)
+    alive_1y = ~((one_year["death_time"] - one_year["diagnosis_time"]) <= DAYS_PER_YEAR)
+    age_1y = age_dx.reindex(one_year.index)
+    for band, lo, hi in AGE_BANDS:
+        out[f"one_year_survival_age_{band}_share"] = _share(
+            alive_1y, (age_1y > lo) & (age_1y <= hi)
+        )
+    undiagnosed = j[
+        j["diagnosis_time"].isna()
+        & (j["death_cause"] == 0)
+        & (j["death_time"] >= warmup_days)
+        & (j["death_time"] <= horizon_days)
+    ]
+    out["died_undiagnosed_per_year"] = len(undiagnosed) / years / scale
     return out
 
 
@@ -310,7 +358,7 @@ def capacity_kpis(result: RunResult, ev: pd.DataFrame, region: str | None) -> di
         out["specialist_mdt_utilisation"] = float(used.sum()) / max(int(offered.sum()), 1)
     else:
         out["specialist_mdt_utilisation"] = float("nan")
-    out["specialist_mdt_backlog_mean"] = _backlog_after_sessions(ev, spec, w0, h)
+    out["specialist_mdt_backlog_mean"] = _backlog_after_sessions(ev, spec, w0, h) / scale
     redisc = in_window & (kind == K.SERVICE_START) & np.isin(res, mdts) & (code != NEW)
     out["mdt_rediscussions_per_year"] = float(redisc.sum()) / years / scale
     prrt = _rids(result.resources, "prrt", region)

@@ -6,9 +6,10 @@
 
 A file may say ``extends = "current_practice.toml"`` (relative to itself) and give only what
 changes. Tables merge key by key; any other value (numbers, strings, lists) replaces the base
-value. A table carrying a discriminator (``dist`` for distributions, ``kind`` for resources) that
-differs from the base table's replaces it whole, so switching a wait from lognormal to fixed does
-not inherit the lognormal's ``sd``.
+value. In a category table, an overlay's ``default`` applies to every category the overlay does
+not name, whatever the base said about them. A table carrying a discriminator (``dist`` for
+distributions, ``kind`` for resources) that differs from the base table's replaces it whole, so
+switching a wait from lognormal to fixed does not inherit the lognormal's ``sd``.
 
 Every problem found is reported as a :class:`sim.errors.Problem` naming the file that set the
 offending value, the dotted key and what is allowed; all problems of a file are collected before
@@ -59,7 +60,9 @@ def _read_toml(path: Path, shown: str) -> dict[str, Any]:
 def _merge(
     base: dict[str, Any], over: dict[str, Any], origin: dict[Path_, str], src: str, at: Path_ = ()
 ) -> dict[str, Any]:
-    out = dict(base)
+    # A category table's ``default`` in an overlay covers every category the overlay does not
+    # name, including those the base named: {default = 1.0} means "all of them".
+    out = {k: v for k, v in base.items() if k in over} if "default" in over else dict(base)
     for key, value in over.items():
         path = (*at, key)
         old = out.get(key)
@@ -153,6 +156,27 @@ def load_scenario_dict(
 def merge_overlay(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     """Deep-merge ``overlay`` onto ``base`` with the same rules as ``extends``."""
     return _merge(base, overlay, {}, "<overlay>")
+
+
+def with_changes(scenario: Scenario, changes: dict[str, Any]) -> Scenario:
+    """A re-validated copy of ``scenario`` with ``changes`` ({"dotted.key.path": value}).
+
+    Variants go through validation like any scenario file (never ``model_copy(update=...)``,
+    which skips it).
+    """
+    data = scenario.model_dump(by_alias=True)
+    for path, value in changes.items():
+        *parents, last = path.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return Scenario.model_validate(data)
+
+
+def with_population_scale(scenario: Scenario, scale: float) -> Scenario:
+    """The scenario at another ``population_scale`` (a fraction or multiple of England)."""
+    return with_changes(scenario, {"population.population_scale": scale})
 
 
 def scenario_hash(scenario: Scenario) -> str:

@@ -91,7 +91,7 @@ def _piecewise_hazard_time(
     done = np.zeros(start.shape, dtype=bool)
     remaining = target.astype(float).copy()
     bounds = (start, t1, t2, np.full(start.shape, INF))
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         for i, rate in enumerate(rates):
             a, b = bounds[i], bounds[i + 1]
             reached = np.isfinite(a) & ~done & (rate > 0)

@@ -184,3 +184,13 @@ def test_cli_validate_broken_syntax_and_cycle(
     assert main(["validate", str(tmp_path / "a.toml"), str(tmp_path / "s.toml")]) == 2
     err = capsys.readouterr().err
     assert "cyclic extends" in err and "TOML syntax error" in err and "Traceback" not in err
+
+
+def test_overlay_default_covers_every_unnamed_category(tmp_path: Path) -> None:
+    path = _overlay(
+        tmp_path, "[mdt.specialist_referral_probability_by_region]\ndefault = 1.0\nlondon = 0.9\n"
+    )
+    s = load_scenario(path)
+    table = s.mdt.specialist_referral_probability_by_region
+    assert table["london"] == 0.9
+    assert all(v == 1.0 for k, v in table.items() if k != "london")
