@@ -336,6 +336,35 @@ class GP(Strict):
     max_consultations: PosInt = Field(
         description="After this many consultations a routine referral is made (persistence)."
     )
+    misattribution_to_urgent_share: Probability = Field(
+        0.0,
+        description="Policy lever (referral guidance): share of the consultations that would "
+        "misattribute the symptoms that instead refer urgently. 0 in current practice.",
+    )
+    misattribution_to_tests_share: Probability = Field(
+        0.0,
+        description="Policy lever (GP awareness): share of the consultations that would "
+        "misattribute the symptoms that instead order primary-care tests. 0 in current practice.",
+    )
+
+    @model_validator(mode="after")
+    def _levers_add_up(self) -> GP:
+        total = self.misattribution_to_urgent_share + self.misattribution_to_tests_share
+        if total > 1 + SUM_TOLERANCE:
+            raise ValueError(
+                "misattribution_to_urgent_share + misattribution_to_tests_share must be at most "
+                f"1, got {total:.6g}"
+            )
+        return self
+
+    def outcome_shares(self, first: bool) -> list[float]:
+        """Outcome probabilities of a consultation (first or repeat) after the policy levers,
+        in the order of ``GP_OUTCOMES``: misattributed, tests, urgent, routine."""
+        table = self.first_consultation if first else self.repeat_consultation
+        mis, tests, urgent, routine = (table[k] for k in GP_OUTCOMES)
+        to_urgent = mis * self.misattribution_to_urgent_share
+        to_tests = mis * self.misattribution_to_tests_share
+        return [mis - to_urgent - to_tests, tests + to_tests, urgent + to_urgent, routine]
 
 
 class Presentation(Strict):

@@ -37,8 +37,10 @@ class EventKind(IntEnum):
     """Referred to secondary care; code = referral type index (kpis.REFERRAL_TYPES)."""
     FIRST_SEEN = 5
     """First seen in secondary care (first appointment or test)."""
-    WORKUP_NEGATIVE = 6
-    """Secondary-care tests found nothing; the patient returns to primary care."""
+    TESTS_REPORTED = 6
+    """Secondary-care tests (imaging, bloods, endoscopy) reported; code = 1 if they show a
+    tumour (the patient is told a NEN is likely: a clinical diagnosis, biopsy to follow), 0 if
+    they found nothing (the patient returns to primary care)."""
     BIOPSY = 7
     """Biopsy taken; code = 1 if diagnostic, 0 if non-diagnostic (repeat needed)."""
     DIAGNOSIS = 8

@@ -16,7 +16,9 @@ where they exist:
 * patient interval: symptom onset to first GP consultation (symptomatic patients);
 * primary-care interval: first GP consultation to first referral of any kind (NCDA);
 * diagnostic interval: first presentation to diagnosis (NCDA);
-* 28-day Faster Diagnosis Standard: urgent suspected-cancer referral to diagnosis;
+* 28-day Faster Diagnosis Standard: urgent suspected-cancer referral to the patient being told
+  (the clinical diagnosis when imaging shows the tumour, or histology if that comes first);
+  ``histology_28d_share`` is the stricter referral-to-histology measure;
 * 31-day standard: decision to treat to first treatment;
 * 62-day standard: urgent referral (or consultant upgrade, taken as first seen for routine,
   incidental and surveillance routes) to first treatment; emergency presentations excluded.
@@ -53,7 +55,9 @@ KPI_DESCRIPTIONS: dict[str, str] = {
     "incidental_share": "Share diagnosed after an incidental finding",
     "stage_localised_at_diagnosis_share": "Share localised at diagnosis",
     "stage_distant_at_diagnosis_share": "Share with distant spread at diagnosis",
-    "fds_28d_share": "Urgent referrals diagnosed within 28 days (FDS)",
+    "fds_28d_share": "Urgent referrals told their diagnosis within 28 days (Faster Diagnosis "
+    "Standard: clinical diagnosis at imaging, or histology if sooner)",
+    "histology_28d_share": "Urgent referrals with a histological diagnosis within 28 days",
     "dtt_31d_share": "First treatments within 31 days of decision to treat",
     "rtt_62d_share": "First treatments within 62 days of referral or upgrade",
     "specialist_mdt_discussed_share": "Share of new patients discussed at a specialist NET MDT",
@@ -89,6 +93,10 @@ KPI_DESCRIPTIONS: dict[str, str] = {
     "one_year_survival_age_over_75_share": "One-year survival, aged over 75 at diagnosis",
     "died_undiagnosed_per_year": "NEN deaths before diagnosis per year (registries count "
     "them from the death certificate)",
+    "registered_per_year": "NENs a cancer registry would count a year: diagnoses plus NEN "
+    "deaths before diagnosis (death-certificate-only registrations)",
+    "one_year_survival_registry_share": "One-year survival as a registry measures it: "
+    "death-certificate-only registrations count as dying at diagnosis",
 }
 """The KPI registry: names (part of the interface) and plain-English labels, in report order."""
 
@@ -131,6 +139,7 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
             K.GP_CONSULTATION,
             K.REFERRAL,
             K.FIRST_SEEN,
+            K.TESTS_REPORTED,
             K.BIOPSY,
             K.DIAGNOSIS,
             K.DECISION_TO_TREAT,
@@ -174,6 +183,9 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
     ref_t = j["referral_time"].reindex(seen["patient"]).to_numpy()
     j["first_seen_time"] = first(K.FIRST_SEEN, frame=seen[seen["time"].to_numpy() >= ref_t])
     j["first_biopsy_time"] = first(K.BIOPSY)
+    reported = before_diagnosis(by_kind[K.TESTS_REPORTED])
+    reported = reported[reported["code"] == 1]
+    j["tests_reported_time"] = last(reported)
     gp = by_kind[K.GP_CONSULTATION]
     first_ref = j["first_referral_time"].reindex(gp["patient"]).to_numpy()
     pre_ref = gp[~(gp["time"].to_numpy() > first_ref)]
@@ -286,7 +298,9 @@ def patient_kpis(
     out["stage_localised_at_diagnosis_share"] = _share(d["stage_at_diagnosis"] == "localised")
     out["stage_distant_at_diagnosis_share"] = _share(d["stage_at_diagnosis"] == "distant")
     urgent = d["referral_type"] == "urgent"
-    out["fds_28d_share"] = _share((t_diag - d["referral_time"]) <= 28, urgent)
+    told = np.fmin(d["tests_reported_time"], t_diag)
+    out["fds_28d_share"] = _share((told - d["referral_time"]) <= 28, urgent)
+    out["histology_28d_share"] = _share((t_diag - d["referral_time"]) <= 28, urgent)
     treated = d["first_treatment_time"].notna()
     out["dtt_31d_share"] = _share(
         (d["first_treatment_time"] - d["decision_to_treat_time"]) <= 31, treated
@@ -332,6 +346,10 @@ def patient_kpis(
         & (j["death_time"] <= horizon_days)
     ]
     out["died_undiagnosed_per_year"] = len(undiagnosed) / years / scale
+    out["registered_per_year"] = out["diagnosed_per_year"] + out["died_undiagnosed_per_year"]
+    dco = int((undiagnosed["death_time"] <= horizon_days - DAYS_PER_YEAR).sum())
+    n_1y = len(one_year) + dco
+    out["one_year_survival_registry_share"] = float(alive_1y.sum()) / n_1y if n_1y else float("nan")
     return out
 
 

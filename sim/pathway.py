@@ -89,8 +89,7 @@ def presentation(ctx: SimContext, p: Patient, next_gp: float) -> ProcessGen:
         if p.n_gp == 0:
             ctx.record(t, p, EventKind.PRESENTATION, code=ROUTE_GP)
         n = p.n_gp
-        shares = gp.first_consultation if n == 0 else gp.repeat_consultation
-        outcome = pick(shares.values(), ctx.u("gp_outcome", p, n))
+        outcome = pick(gp.outcome_shares(first=n == 0), ctx.u("gp_outcome", p, n))
         label = -1
         if outcome == _MISATTRIBUTED:
             label = pick(gp.misattribution_labels.values(), ctx.u("gp_label", p, n))
@@ -187,9 +186,11 @@ def diagnostic_workup(ctx: SimContext, p: Patient, referral: int) -> ProcessGen:
         >= (diag.workup_detection_probability_by_site[SITES[p.site]])
     ):
         yield from hold(ctx, p, tests_done)
-        ctx.record(tests_done, p, EventKind.WORKUP_NEGATIVE)
+        ctx.record(tests_done, p, EventKind.TESTS_REPORTED, code=0)
         p.clock62_start = INF
         return False
+    if tests_done < p.death:
+        ctx.record(tests_done, p, EventKind.TESTS_REPORTED, code=1)
     yield from hold(ctx, p, _biopsies(ctx, p, tests_done))
     yield from histopathology(ctx, p)
     return True

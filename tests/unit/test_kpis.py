@@ -38,6 +38,7 @@ EVENTS = [
     (40, 0, K.GP_CONSULTATION, -1, 2),
     (40, 0, K.REFERRAL, -1, URGENT),
     (50, 0, K.FIRST_SEEN, -1, -1),
+    (55, 0, K.TESTS_REPORTED, -1, 1),
     (60, 0, K.BIOPSY, -1, 1),
     (70, 0, K.DIAGNOSIS, -1, 2),
     (72, 0, K.QUEUE_JOIN, 0, 0),
@@ -59,6 +60,11 @@ EVENTS = [
     (100, 1, K.TREATMENT_START, -1, SURGERY),
     (150, 1, K.SERVICE_START, 1, 1),
     (200, 1, K.DEATH, -1, 0),
+    # patient 2: one misattributed GP consultation, dies of the NEN undiagnosed (a registry's
+    # death-certificate-only case)
+    (90, 2, K.PRESENTATION, -1, GP),
+    (90, 2, K.GP_CONSULTATION, 0, 0),
+    (100, 2, K.DEATH, -1, 0),
 ]
 
 
@@ -72,20 +78,22 @@ def _result() -> RunResult:
         "code": np.array([e[4] for e in ev], dtype=np.int16),
     }
     patients = {
-        "patient": np.array([0, 1], dtype=np.int32),
-        "region": np.array([LONDON, NW], dtype=np.int8),
-        "site": np.array([SITES.index("small_intestine"), SITES.index("pancreas")], dtype=np.int8),
-        "grade": np.array([0, 1], dtype=np.int8),
-        "functional": np.array([False, False]),
-        "sstr_positive": np.array([True, True]),
-        "age_at_onset": np.array([60.0, 70.0]),
-        "female": np.array([True, False]),
-        "men1": np.array([False, False]),
-        "onset_time": np.array([-100.0, 0.0]),
-        "stage_at_onset": np.array([0, 0], dtype=np.int8),
-        "symptomatic": np.array([True, False]),
+        "patient": np.array([0, 1, 2], dtype=np.int32),
+        "region": np.array([LONDON, NW, LONDON], dtype=np.int8),
+        "site": np.array(
+            [SITES.index(s) for s in ("small_intestine", "pancreas", "lung")], dtype=np.int8
+        ),
+        "grade": np.array([0, 1, 3], dtype=np.int8),
+        "functional": np.array([False, False, False]),
+        "sstr_positive": np.array([True, True, False]),
+        "age_at_onset": np.array([60.0, 70.0, 80.0]),
+        "female": np.array([True, False, True]),
+        "men1": np.array([False, False, False]),
+        "onset_time": np.array([-100.0, 0.0, 0.0]),
+        "stage_at_onset": np.array([0, 0, 2], dtype=np.int8),
+        "symptomatic": np.array([True, False, True]),
     }
-    return RunResult("hand", 0, 1, 0.0, HORIZON, 1.0, arrays, patients, RESOURCES, 2, 0, 0, 0.0)
+    return RunResult("hand", 0, 1, 0.0, HORIZON, 1.0, arrays, patients, RESOURCES, 3, 0, 0, 0.0)
 
 
 def test_journeys_milestones() -> None:
@@ -117,7 +125,8 @@ def test_replication_kpis_by_hand() -> None:
         "incidental_share": 0.0,
         "stage_localised_at_diagnosis_share": 0.5,
         "stage_distant_at_diagnosis_share": 0.5,
-        "fds_28d_share": 0.0,  # 70 - 40 = 30 days
+        "fds_28d_share": 1.0,  # told at imaging (55): 15 days after referral
+        "histology_28d_share": 0.0,  # 70 - 40 = 30 days
         "dtt_31d_share": 0.5,  # 10 days and 60 days
         "rtt_62d_share": 1.0,  # p0 55 days; the emergency is not on a 62-day pathway
         "specialist_mdt_discussed_share": 0.5,
@@ -129,6 +138,11 @@ def test_replication_kpis_by_hand() -> None:
         "one_year_survival_share": 0.5,
         "alive_diagnosed_within_5y": 1.0,
         "female_share": 0.5,
+        "misattributed_share": 1.0,  # p0, the only diagnosed patient who saw a GP
+        "gp_consulted_share": 0.5,
+        "died_undiagnosed_per_year": 1 / YEARS,
+        "registered_per_year": 3 / YEARS,
+        "one_year_survival_registry_share": 1 / 3,  # p0 alive; p1 died at 170 d; p2 DCO
     }
     for name, value in expected.items():
         assert k[name] == pytest.approx(value), name
