@@ -19,12 +19,12 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # The main job: current practice vs the Ideal Pathway vs national commissioning, with common
-# random numbers. Sized to finish in under 5 minutes on 2 cores: all of England (no capacity
-# rounding), 10-year warm-up, 5 measured years, 3 replications per scenario. Override with e.g.
+# random numbers. Sized to finish in under 5 minutes on 2 cores: all of England, the scenario's
+# 12-year warm-up, 5 measured years, 3 replications per scenario. Override with e.g.
 # make demo DEMO_RUN="--replications 10 --years 10".
 DEMO_SCENARIOS := scenarios/current_practice.toml scenarios/ideal_pathway.toml \
 	scenarios/national_commissioning.toml
-DEMO_RUN ?= --replications 3 --years 5 --warmup-years 10 --scale 1
+DEMO_RUN ?= --replications 3 --years 5 --scale 1
 
 demo: $(STAMP)
 	$(BIN)/nenpath compare $(DEMO_SCENARIOS) $(DEMO_RUN) --out outputs/demo --force

@@ -522,7 +522,7 @@ def unexpected_effects(
 
     ``breaches`` (:func:`breach_summary`) and ``cohorts`` (:func:`cohorts`, per scenario) make
     the explanations quote the step that grew and the people a scenario adds or removes;
-    ``scale`` (the population scale) says whether capacity was rounded to whole slots.
+    ``scale`` (the population scale) says whether queues are smaller than England's.
     """
     out = []
     for scen in dict.fromkeys(table["scenario"]):
@@ -613,8 +613,8 @@ class _Why:
         self.table, self.base, self.scen = table, base, scen
         self.breaches, self.cohorts = breaches, cohorts
         self.rounding = (
-            f" At a population scale of {scale:g}, each region's capacity is rounded to whole "
-            "slots, which can leave a region less capacity than its demand."
+            f" At a population scale of {scale:g} each region's queues hold fewer patients than "
+            "England's, so their waits are noisier."
             if scale != 1
             else ""
         )

@@ -812,9 +812,9 @@ def _methods(
             "4.3 Estimation approach",
             f"{_num(manifest.get('replications', c.get('replications', '')))} replications per "
             f"scenario, base seed {_num(c.get('seed', ''))}; population scale {_num(scale)} of "
-            "England (counts are England-scaled; capacities are scaled and rounded to whole "
-            "slots). Means with t-based 95% confidence intervals over replications; scenario "
-            "differences use common random numbers (replication k of every scenario sees the "
+            "England (counts are England-scaled; capacities scale with the population: "
+            "session slots exactly, servers to whole servers). Means with t-based 95% "
+            "confidence intervals over replications; scenario differences use common random numbers (replication k of every scenario sees the "
             "same synthetic patients) and paired-t intervals of the per-replication differences.",
         ),
         (
@@ -893,9 +893,9 @@ def _page(
     cautions = []
     if float(scale) != 1:
         cautions.append(
-            f"this run simulates {_num(scale)} of England: counts are England-scaled, but each "
-            "region's capacity is rounded to whole slots at this scale, which can distort its "
-            "queues"
+            f"this run simulates {_num(scale)} of England: counts are England-scaled and capacity "
+            "scales with the population, but each queue holds fewer patients, so its waits are "
+            "noisier than England's"
         )
     if isinstance(reps, int) and reps < 10:
         cautions.append(
