@@ -814,8 +814,9 @@ def _methods(
             f"scenario, base seed {_num(c.get('seed', ''))}; population scale {_num(scale)} of "
             "England (counts are England-scaled; capacities scale with the population: "
             "session slots exactly, servers to whole servers). Means with t-based 95% "
-            "confidence intervals over replications; scenario differences use common random numbers (replication k of every scenario sees the "
-            "same synthetic patients) and paired-t intervals of the per-replication differences.",
+            "confidence intervals over replications; scenario differences use common random "
+            "numbers (replication k of every scenario sees the same synthetic patients) and "
+            "paired-t intervals of the per-replication differences.",
         ),
         (
             "5.1 Software",
