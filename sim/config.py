@@ -463,8 +463,21 @@ class Sessions(Strict):
         return s
 
 
+class Shift(Strict):
+    """From ``weekday`` at ``hour`` until the next shift, ``share`` of the servers work."""
+
+    weekday: Weekday
+    hour: float = Field(ge=0, lt=24)
+    share: Probability
+
+
 class Servers(Strict):
-    """``servers`` parallel servers with a service time (e.g. pathologists reporting)."""
+    """``servers`` parallel servers with a service time (e.g. pathologists reporting).
+
+    With a weekly ``schedule`` (e.g. weekdays 08:00-18:00 share 1, nights and weekends share
+    0) the number working follows it: ``round(share x servers)``. A server going off duty
+    finishes the case in hand (no pre-emption) and takes no new one.
+    """
 
     kind: Literal["servers"]
     scope: Literal["region", "national"]
@@ -472,6 +485,18 @@ class Servers(Strict):
     service_days: Distribution
     priority: Literal["fifo", "class"] = "fifo"
     class_order: list[CaseClass] = ["new", "progression", "review"]
+    schedule: list[Shift] | None = Field(
+        None, description="Weekly availability; absent means every server works all the time."
+    )
+
+    @model_validator(mode="after")
+    def _distinct_shift_times(self) -> Servers:
+        times = [(s.weekday, s.hour) for s in self.schedule or []]
+        if len(set(times)) != len(times):
+            raise ValueError("schedule: two shifts start at the same weekday and hour")
+        if self.schedule is not None and not self.schedule:
+            raise ValueError("schedule: give at least one shift, or leave it out")
+        return self
 
     def servers_for(self, region: str | None) -> int:
         s = self.servers

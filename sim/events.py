@@ -69,6 +69,8 @@ class EventKind(IntEnum):
     """A session ends; code = slots used."""
     SESSION_CANCELLED = 32
     """A session was cancelled (bank holiday or random cancellation); code = 1 if bank holiday."""
+    CAPACITY_CHANGE = 33
+    """Servers on duty change (a scheduled server pool); code = servers now on duty."""
 
 
 EVENT_NAMES = {int(k): k.name.lower() for k in EventKind}

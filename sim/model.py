@@ -140,6 +140,9 @@ def build_resources(
                     rng,
                     priority=spec.priority,
                     class_order=[class_rank[k] for k in spec.class_order],
+                    schedule=None
+                    if spec.schedule is None
+                    else [(s.weekday, s.hour, round(s.share * c)) for s in spec.schedule],
                 )
                 info = ResourceInfo(rid, name, base, rname, "servers", c)
             else:

@@ -47,7 +47,7 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, EventPriority
 
-from .calendar import Calendar
+from .calendar import WEEKDAY_INDEX, Calendar
 from .events import NO_PATIENT, EventKind, EventLog
 
 INF = math.inf
@@ -334,7 +334,10 @@ class ServerPool:
 
     Service times are ``service_ppf(u)`` where ``u`` is the case's own uniform (passed with the
     request, so a patient's service time is the same in every scenario) or, if none is given,
-    drawn from ``rng``.
+    drawn from ``rng``. With a weekly ``schedule`` of ``(weekday, hour, servers working)`` the
+    capacity follows it; a server going off duty finishes its case (no pre-emption). Each change
+    is logged as CAPACITY_CHANGE (code = servers working), so utilisation against the servers
+    on duty can be rebuilt from the log.
     """
 
     def __init__(
@@ -348,6 +351,7 @@ class ServerPool:
         rng: np.random.Generator,
         priority: str = "fifo",
         class_order: list[int] | None = None,
+        schedule: list[tuple[str, float, int]] | None = None,
     ):
         if servers < 1:
             raise ValueError("a server pool needs at least one server")
@@ -356,11 +360,24 @@ class ServerPool:
         self.rid = rid
         self.name = name
         self.servers = servers
+        """Servers on duty now."""
         self._ppf = service_ppf
         self._rng = rng
         self._busy = 0
         self._queue = _Queue(_static_key(priority, class_order or [0, 1, 2]))
         self._seq = 0
+        if schedule:
+            shifts = sorted((WEEKDAY_INDEX[w] + h / 24.0, n) for w, h, n in schedule)
+            self._offsets = [t for t, _ in shifts]
+            self._on_duty = [n for _, n in shifts]
+            # On duty now: the shift that started most recently (last week's last one if none
+            # has started yet this week).
+            k = Calendar.first_session_index(env.now, self._offsets)
+            if Calendar.session_time(k, self._offsets) > env.now:
+                k -= 1
+            self.servers = self._on_duty[k % len(shifts)]
+            log.record(env.now, NO_PATIENT, EventKind.CAPACITY_CHANGE, rid, self.servers)
+            env.process(self._follow_schedule(k + 1))
 
     @property
     def waiting(self) -> int:
@@ -390,6 +407,20 @@ class ServerPool:
             self._queue.push(case)
         return case.event
 
+    def _follow_schedule(self, k: int) -> Generator[simpy.Event, Any, None]:
+        """Change the servers on duty at each shift from shift number ``k`` on."""
+        env, n = self.env, len(self._offsets)
+        while True:
+            t = Calendar.session_time(k, self._offsets)
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            on_duty = self._on_duty[k % n]
+            k += 1
+            if on_duty != self.servers:
+                self.servers = on_duty
+                self._log.record(t, NO_PATIENT, EventKind.CAPACITY_CHANGE, self.rid, on_duty)
+                self._start_waiting(t)
+
     def _start(self, case: _Case) -> None:
         now = self.env.now
         self._busy += 1
@@ -405,6 +436,10 @@ class ServerPool:
         self._busy -= 1
         self._log.record(now, case.patient, EventKind.SERVICE_END, self.rid, case.case_class)
         case.event.succeed(True)
+        self._start_waiting(now)
+
+    def _start_waiting(self, now: float) -> None:
+        """Free servers on duty take the next waiting cases."""
         while self._busy < self.servers:
             nxt = self._queue.pop()
             if nxt is None:

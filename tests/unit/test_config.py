@@ -194,3 +194,22 @@ def test_overlay_default_covers_every_unnamed_category(tmp_path: Path) -> None:
     table = s.mdt.specialist_referral_probability_by_region
     assert table["london"] == 0.9
     assert all(v == 1.0 for k, v in table.items() if k != "london")
+
+
+def test_server_schedule_validated(tmp_path: Path) -> None:
+    path = _overlay(
+        tmp_path,
+        "[resources.histopathology]\nschedule = ["
+        '{weekday = "mon", hour = 8.0, share = 1.0}, '
+        '{weekday = "mon", hour = 8.0, share = 0.5}]\n',
+    )
+    (msg,) = _problems(path)
+    assert "resources.histopathology" in msg and "same weekday and hour" in msg
+    ok = _overlay(
+        tmp_path,
+        "[resources.histopathology]\nschedule = ["
+        '{weekday = "mon", hour = 8.0, share = 1.0}, '
+        '{weekday = "fri", hour = 18.0, share = 0.0}]\n',
+        "ok.toml",
+    )
+    assert load_scenario(ok).resources.histopathology.schedule is not None  # type: ignore[union-attr]
