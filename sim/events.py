@@ -4,9 +4,10 @@ The model appends one compact record per fact; nothing is aggregated during the 
 pure functions of the log (:mod:`sim.kpis`). The vocabulary is closed (:class:`EventKind`); each
 kind documents what its ``resource`` and ``code`` fields mean.
 
-Storage is one Python list of ``(time, patient, kind, resource, code)`` tuples: appending a tuple
-is the cheapest thing Python can do per fact (about 40 ns), and the list becomes five typed numpy
-columns once, at the end (:meth:`EventLog.arrays`, via a structured ``np.fromiter``). As a
+Storage is a Python list of ``(time, patient, kind, resource, code)`` tuples: appending a tuple is
+the cheapest thing Python can do per fact (about 40 ns). :meth:`EventLog.compact`, called every
+simulated quarter, moves the tuples into a compact numpy chunk (17 bytes an event instead of about
+120), so a national run's log stays small; :meth:`EventLog.arrays` joins the chunks at the end. As a
 DataFrame (:func:`events_frame`) the columns follow the vidigi event-log convention
 (``entity_id``, ``event``, ``time``, ``resource_id``) plus ``code``.
 """
@@ -84,10 +85,11 @@ _ROW = np.dtype(
 class EventLog:
     """Append-only event storage for one replication."""
 
-    __slots__ = ("_rows", "append")
+    __slots__ = ("_chunks", "_rows", "append")
 
     def __init__(self) -> None:
         self._rows: list[tuple[float, int, int, int, int]] = []
+        self._chunks: list[NDArray[np.void]] = []
         self.append = self._rows.append
         """Append a ``(time, patient, kind, resource, code)`` tuple (the fast path)."""
 
@@ -98,12 +100,19 @@ class EventLog:
         self._rows.append((time, patient, kind, resource, code))
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._rows) + sum(len(c) for c in self._chunks)
+
+    def compact(self) -> None:
+        """Move the records appended so far into a numpy chunk (order kept)."""
+        if self._rows:
+            self._chunks.append(np.fromiter(self._rows, dtype=_ROW, count=len(self._rows)))
+            self._rows.clear()
 
     def arrays(self) -> dict[str, NDArray[np.generic]]:
         """The log as numpy arrays, stably sorted by time (records with equal times keep
         the order in which they were appended)."""
-        table = np.fromiter(self._rows, dtype=_ROW, count=len(self._rows))
+        self.compact()
+        table = np.concatenate(self._chunks) if self._chunks else np.empty(0, dtype=_ROW)
         table = table[np.argsort(table["time"], kind="stable")]
         return {name: np.ascontiguousarray(table[name]) for name in _ROW.names or ()}
 

@@ -189,7 +189,9 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
     )
     ids = np.flatnonzero(arrive)
     ids = ids[np.argsort(first[ids], kind="stable")]
+    draws.keep_only(ids)
     env.process(_arrivals(ctx, ids, first[ids].tolist(), patient_rows(ids, pop, clocks)))
+    env.process(_compact_log(env, log))
     with _no_cyclic_gc():
         env.run(until=horizon)
     for res in {id(r): r for r in resources.values()}.values():
@@ -256,6 +258,16 @@ def _no_cyclic_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _compact_log(env: simpy.Environment, log: EventLog) -> Generator[simpy.Event, Any, None]:
+    """Every simulated quarter, move the log's records into compact numpy storage."""
+    while True:
+        yield env.timeout(LOG_COMPACT_DAYS)
+        log.compact()
+
+
+LOG_COMPACT_DAYS = 91.0
 
 
 def _events_processed(env: simpy.Environment) -> int:

@@ -85,9 +85,14 @@ class PatientDraws:
         self.n_patients = int(sum(counts))
         self._columns: dict[tuple[str, int], NDArray[np.float64]] = {}
         self._views: dict[tuple[str, int], memoryview] = {}
+        self._keep: NDArray[np.int64] | None = None
+        self._row: memoryview | None = None
 
     def column(self, purpose: str, j: int = 0) -> NDArray[np.float64]:
-        """The *j*-th uniform of ``purpose`` for every patient (a vector of ``n_patients``)."""
+        """The *j*-th uniform of ``purpose`` for every patient (a vector of ``n_patients``).
+
+        After :meth:`keep_only`, only the kept patients' entries are stored (in kept order).
+        """
         key = (purpose, j)
         col = self._columns.get(key)
         if col is None:
@@ -96,8 +101,24 @@ class PatientDraws:
                 for r, n in enumerate(self.counts)
             ]
             col = np.concatenate(parts) if parts else np.empty(0)
+            if self._keep is not None:
+                col = np.ascontiguousarray(col[self._keep])
             self._columns[key] = col
         return col
+
+    def keep_only(self, patients: NDArray[np.int64]) -> None:
+        """From now on store uniforms only for ``patients`` (ids still address them).
+
+        The whole population is needed to decide who presents; only those who do need the
+        pathway's draws. The values are unchanged (each column is generated in full and
+        subset), so this saves memory without changing any result.
+        """
+        self._keep = np.sort(np.asarray(patients, dtype=np.int64))
+        row = np.full(self.n_patients, -1, dtype=np.int64)
+        row[self._keep] = np.arange(len(self._keep))
+        self._row = row.data
+        self._columns.clear()
+        self._views.clear()
 
     def u(self, purpose: str, patient: int, j: int = 0) -> float:
         """The *j*-th uniform of ``purpose`` for one patient (a zero-copy view makes this a
@@ -106,5 +127,9 @@ class PatientDraws:
         if view is None:
             view = self.column(purpose, j).data
             self._views[(purpose, j)] = view
+        if self._row is not None:
+            patient = self._row[patient]
+            if patient < 0:
+                raise KeyError("no uniforms kept for this patient (see keep_only)")
         value: float = view[patient]
         return value

@@ -79,3 +79,15 @@ def test_patient_draws_depend_only_on_the_patients_own_region() -> None:
     assert np.array_equal(c1[5:15], c2[5:15])  # the grown region keeps its first patients
     assert d1.u("site", 7, 0) == c1[7]
     assert d1.u("site", 7, 1) != d1.u("site", 7, 0)
+
+
+def test_keep_only_changes_no_value() -> None:
+    s = Streams(3, 0)
+    full = PatientDraws(s, [50, 40])
+    kept = PatientDraws(s, [50, 40])
+    ids = np.array([88, 3, 51, 17])
+    kept.keep_only(ids)
+    for purpose, j in (("gp_outcome", 0), ("gp_outcome", 3), ("survival", 0)):
+        for pid in ids:
+            assert kept.u(purpose, int(pid), j) == full.u(purpose, int(pid), j)
+    assert len(kept.column("survival")) == 4
