@@ -6,7 +6,7 @@ kind documents what its ``resource`` and ``code`` fields mean.
 
 Storage is a Python list of ``(time, patient, kind, resource, code)`` tuples: appending a tuple is
 the cheapest thing Python can do per fact (about 40 ns). :meth:`EventLog.compact`, called every
-simulated quarter, moves the tuples into a compact numpy chunk (17 bytes an event instead of about
+simulated quarter, moves the tuples into a compact numpy chunk (19 bytes an event instead of about
 120), so a national run's log stays small; :meth:`EventLog.arrays` joins the chunks at the end. As a
 DataFrame (:func:`events_frame`) the columns follow the vidigi event-log convention
 (``entity_id``, ``event``, ``time``, ``resource_id``) plus ``code``.
@@ -78,7 +78,7 @@ EVENT_NAMES = {int(k): k.name.lower() for k in EventKind}
 
 
 _ROW = np.dtype(
-    [("time", "f8"), ("patient", "i4"), ("kind", "i1"), ("resource", "i2"), ("code", "i2")]
+    [("time", "f8"), ("patient", "i4"), ("kind", "i1"), ("resource", "i2"), ("code", "i4")]
 )
 
 

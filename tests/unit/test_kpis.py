@@ -75,7 +75,7 @@ def _result() -> RunResult:
         "patient": np.array([e[1] for e in ev], dtype=np.int32),
         "kind": np.array([int(e[2]) for e in ev], dtype=np.int8),
         "resource": np.array([e[3] for e in ev], dtype=np.int16),
-        "code": np.array([e[4] for e in ev], dtype=np.int16),
+        "code": np.array([e[4] for e in ev], dtype=np.int32),
     }
     patients = {
         "patient": np.array([0, 1, 2], dtype=np.int32),
