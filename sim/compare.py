@@ -64,6 +64,8 @@ DERIVED_DESCRIPTIONS: dict[str, str] = {
     "distant_diagnosed_per_year": "People a year diagnosed with distant spread (England-scaled)",
     "localised_diagnosed_per_year": "People a year diagnosed with localised disease "
     "(England-scaled)",
+    "spread_before_diagnosis_per_year": "People a year whose NEN spread (distant) before "
+    "diagnosis: diagnosed distant, or died of it undiagnosed (England-scaled)",
     **{
         f"{k}_region_range": f"Gap between regions (highest - lowest): {KPI_DESCRIPTIONS[k]}"
         for k in RANGE_KPIS
@@ -91,6 +93,7 @@ BETTER: dict[str, int] = {
     "prrt_wait_days_median": -1,
     "one_year_survival_share": +1,
     "distant_diagnosed_per_year": -1,
+    "spread_before_diagnosis_per_year": -1,
     **{f"{k}_region_range": -1 for k in RANGE_KPIS},
 }
 """Which way is better for patients (-1 lower, +1 higher). Every lever in the shipped scenarios
@@ -128,6 +131,10 @@ def add_derived_kpis(reps: pd.DataFrame) -> pd.DataFrame:
 
     * ``distant_diagnosed_per_year`` = ``stage_distant_at_diagnosis_share`` x
       ``diagnosed_per_year`` (and ``localised_...`` likewise), England and per region;
+    * ``spread_before_diagnosis_per_year`` = ``distant_diagnosed_per_year`` +
+      ``died_undiagnosed_per_year`` (a NEN death before diagnosis is from distant disease), so
+      that a scenario which diagnoses people who used to die undiagnosed is not credited with
+      more spread disease for it;
     * ``<kpi>_region_range`` = highest minus lowest of the seven ``<kpi>__<region>`` values.
     """
     out = reps.copy()
@@ -140,6 +147,10 @@ def add_derived_kpis(reps: pd.DataFrame) -> pd.DataFrame:
             )
             if share in out and count in out:
                 new[f"{stage}_diagnosed_per_year{suffix}"] = out[share] * out[count]
+    for suffix in ["", *(f"__{r}" for r in REGIONS)]:
+        distant, died = f"distant_diagnosed_per_year{suffix}", f"died_undiagnosed_per_year{suffix}"
+        if distant in new and died in out:
+            new[f"spread_before_diagnosis_per_year{suffix}"] = new[distant] + out[died]
     for k in RANGE_KPIS:
         cols = [f"{k}__{r}" for r in REGIONS if f"{k}__{r}" in out]
         if len(cols) == len(REGIONS):
@@ -398,6 +409,11 @@ HEADLINE_KPIS: tuple[tuple[str, str], ...] = (
     ("diagnostic_interval_days_median", "the median time from first presentation to diagnosis"),
     ("symptom_to_diagnosis_days_median", "the median time from first symptoms to diagnosis"),
     ("distant_diagnosed_per_year", "the number of people a year diagnosed with distant spread"),
+    (
+        "spread_before_diagnosis_per_year",
+        "the number of people a year whose NEN spread before diagnosis (diagnosed with distant "
+        "spread, or died of it undiagnosed)",
+    ),
     ("emergency_presentation_share", "the share diagnosed after an emergency presentation"),
     ("fds_28d_share", "the share of urgent referrals diagnosed within 28 days"),
     ("rtt_62d_share", "the share treated within 62 days of referral"),
@@ -413,6 +429,13 @@ HEADLINE_KPIS: tuple[tuple[str, str], ...] = (
     ),
 )
 """The statements made for every scenario, in order (KPI, what it is in words)."""
+
+PEOPLE_PHRASES: dict[str, str] = {
+    "distant_diagnosed_per_year": "be diagnosed with distant spread",
+    "spread_before_diagnosis_per_year": "have their NEN spread before diagnosis (diagnosed with "
+    "distant spread, or dying of it undiagnosed)",
+}
+"""Counts of people a year, stated as "N fewer people a year would ..." """
 
 
 def statement(table: pd.DataFrame, kpi: str, what: str, base: str, scenario: str) -> str | None:
@@ -431,13 +454,13 @@ def statement(table: pd.DataFrame, kpi: str, what: str, base: str, scenario: str
             f"{who} leaves {what} unchanged ({fmt_value(kpi, b['mean'])}, identical in every "
             "paired replication: its levers act on other parts of the pathway)."
         )
-    if kpi == "distant_diagnosed_per_year":
+    if kpi in PEOPLE_PHRASES:
+        done = PEOPLE_PHRASES[kpi]
         now = f"{fmt_value(kpi, b['mean'])} a year now, {fmt_value(kpi, s['mean'])} under it"
         if includes_zero(lo, hi):
             return (
-                f"{who}: these runs cannot tell whether it changes the number of people a year "
-                f"diagnosed with distant spread ({now}; difference {diff}, "
-                f"{_ci(kpi, lo, hi)}, which includes zero)."
+                f"{who}: these runs cannot tell whether it changes {what} ({now}; difference "
+                f"{diff}, {_ci(kpi, lo, hi)}, which includes zero)."
             )
         more = "fewer" if d < 0 else "more"
         lo_, hi_ = (-hi, -lo) if d < 0 else (lo, hi)
@@ -446,7 +469,7 @@ def statement(table: pd.DataFrame, kpi: str, what: str, base: str, scenario: str
             f"{who}: {fmt_diff(kpi, abs(d), signed=False, fine=fine)} {more} people a year "
             f"(95% CI {fmt_diff(kpi, lo_, signed=False, fine=fine)} to "
             f"{fmt_diff(kpi, hi_, signed=False, fine=fine)}) "
-            f"would be diagnosed with distant spread ({now})."
+            f"would {done} ({now})."
         )
     frm, to = fmt_value(kpi, b["mean"]), fmt_value(kpi, s["mean"])
     if includes_zero(lo, hi):
@@ -712,7 +735,11 @@ class _Why:
                 "(under the base they died undiagnosed or were diagnosed later), "
                 f"and their one-year survival is {100 * c.one_year_survival_added:.0f}%."
             )
-        if kpi in ("stage_distant_at_diagnosis_share", "distant_diagnosed_per_year") and (
+        if kpi in (
+            "stage_distant_at_diagnosis_share",
+            "distant_diagnosed_per_year",
+            "spread_before_diagnosis_per_year",
+        ) and (
             c is not None
         ):
             b, s = c.distant_share_both

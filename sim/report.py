@@ -91,6 +91,7 @@ TABLE_KPIS = (
     "stage_localised_at_diagnosis_share",
     "stage_distant_at_diagnosis_share",
     "distant_diagnosed_per_year",
+    "spread_before_diagnosis_per_year",
     "fds_28d_share",
     "dtt_31d_share",
     "rtt_62d_share",

@@ -96,6 +96,22 @@ def test_people_diagnosed_with_distant_spread_are_paired_per_replication() -> No
     assert r["diff_ci_high"] == pytest.approx(-100 + T2 * sd / math.sqrt(3), abs=0.5)
 
 
+def test_spread_before_diagnosis_adds_the_deaths_before_diagnosis() -> None:
+    reps = _reps()
+    reps["died_undiagnosed_per_year"] = [300.0, 250.0, 200.0, 100.0, 150.0, 120.0]
+    table = comparison_table(add_derived_kpis(reps), "base")
+    # base rep 0: 0.30*4000 + 300 = 1500; ideal rep 0 (row 4): 0.25*4000 + 150 = 1150
+    # rep 1: 800 + 250 = 1050 vs 800 + 120 = 920; rep 2: 1100 + 200 = 1300 vs 1000 + 100 = 1100
+    base = lookup(table, "spread_before_diagnosis_per_year", "base")
+    assert base["mean"] == pytest.approx((1500 + 1050 + 1300) / 3)
+    r = lookup(table, "spread_before_diagnosis_per_year", "ideal")
+    assert r["diff_vs_base"] == pytest.approx((-350 - 130 - 200) / 3)
+
+
+def test_without_deaths_before_diagnosis_there_is_no_spread_kpi() -> None:
+    assert "spread_before_diagnosis_per_year" not in add_derived_kpis(_reps())
+
+
 def test_region_range_is_highest_minus_lowest() -> None:
     values = [30.0, 45.0, 50.0, 38.0, 41.0, 33.0, 60.0]
     row = {"scenario": "base", "replication": 0}
@@ -177,6 +193,8 @@ def test_headlines_state_numbers_and_uncertainty() -> None:
             ("diagnostic_interval_days_median", "ideal_pathway", 40.0, -14.0, -20.0, -8.0),
             ("distant_diagnosed_per_year", "current_practice", 1200.0, 0, 0, 0),
             ("distant_diagnosed_per_year", "ideal_pathway", 1080.0, -120.0, -180.0, -60.0),
+            ("spread_before_diagnosis_per_year", "current_practice", 1500.0, 0, 0, 0),
+            ("spread_before_diagnosis_per_year", "ideal_pathway", 1380.0, -120.0, -180.0, -60.0),
             ("rtt_62d_share", "current_practice", 0.60, 0, 0, 0),
             ("rtt_62d_share", "ideal_pathway", 0.61, 0.01, -0.02, 0.04),
         ]
@@ -188,7 +206,13 @@ def test_headlines_state_numbers_and_uncertainty() -> None:
     )
     assert any(
         line.startswith("The Ideal Pathway: 120 fewer people a year (95% CI 60 to 180)")
+        and "diagnosed with distant spread (1,200 a year now, 1,080 under it)" in line
         for line in lines
+    )
+    assert (
+        "The Ideal Pathway: 120 fewer people a year (95% CI 60 to 180) would have their NEN "
+        "spread before diagnosis (diagnosed with distant spread, or dying of it undiagnosed) "
+        "(1,500 a year now, 1,380 under it)." in lines
     )
     (rtt,) = [line for line in lines if "62 days" in line]
     assert "from 60% to 61%" in rtt and "includes zero" in rtt
