@@ -739,9 +739,7 @@ class _Why:
             "stage_distant_at_diagnosis_share",
             "distant_diagnosed_per_year",
             "spread_before_diagnosis_per_year",
-        ) and (
-            c is not None
-        ):
+        ) and (c is not None):
             b, s = c.distant_share_both
             return (
                 f"Among the people diagnosed under both, {100 * b:.1f}% and {100 * s:.1f}% are "
