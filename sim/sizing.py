@@ -19,6 +19,11 @@ Method
 * **With 95% confidence.** A candidate meets the target only if the bound of the KPI's 95%
   t-interval over replications does (the lower bound for "at least", the upper for "at most"),
   not merely its mean.
+* **And keeping up with demand.** A candidate whose resource is saturated (mean utilisation
+  of at least :data:`SATURATED`, where the model reports it) does not meet the target even if
+  its KPI does: with priority rules, new patients can be seen on time by slots too few for the
+  whole demand while lower-priority cases (re-discussions at progression, reviews) queue
+  without limit. Utilisation falls as capacity rises, so the combined verdict stays monotone.
 * **A search that does not try every value.** Start at the scenario's capacity; bracket by
   halving (if it meets the target) or doubling (if not) within ``[lo, hi]``, then bisect
   between the largest failing and the smallest passing capacity. This relies on the KPI being
@@ -66,7 +71,8 @@ AT_LEAST, AT_MOST = "at_least", "at_most"
 DEFAULT_HI_FACTOR = 4
 """Default largest capacity considered: this many times the scenario's."""
 SATURATED = 0.98
-"""Utilisation from which a recommended capacity is flagged as not keeping up with demand."""
+"""Mean utilisation from which a capacity is taken as not keeping up with demand (a queue that
+grows without limit uses every slot offered; a stable one leaves some empty)."""
 
 _WITHIN = re.compile(r"^specialist_mdt_within_(\d+)d_share$")
 
@@ -298,18 +304,30 @@ class Candidate:
     ci_low: float
     ci_high: float
     n: int
-    meets: bool
+    kpi_met: bool
+    """The KPI's 95% CI bound meets the target."""
     folder: Path
     utilisation: float = math.nan
     """Mean utilisation of the resource at this capacity, where the model reports it."""
+
+    @property
+    def saturated(self) -> bool:
+        """The resource does not keep up with demand (False where utilisation is unknown)."""
+        return self.utilisation >= SATURATED
+
+    @property
+    def meets(self) -> bool:
+        """The target is met: the KPI's CI bound meets it and the resource keeps up."""
+        return self.kpi_met and not self.saturated
 
 
 @dataclass
 class SizingResult:
     table: pd.DataFrame
     """One row per capacity tried, in increasing capacity: capacity (England terms; slots per
-    week for sessions), KPI mean, 95% CI, replications, whether it meets the target and, where
-    the model reports it, the resource's mean utilisation."""
+    week for sessions), KPI mean, 95% CI, replications, whether the KPI's CI bound meets the
+    target, where the model reports it the resource's mean utilisation and whether that is
+    saturated, and whether the capacity meets the target (KPI met and not saturated)."""
     message: str
     """The answer in one paragraph."""
     recommended: int | None
@@ -437,7 +455,8 @@ def size_resource(
                 on_candidate(
                     f"{_capacity_text(res, c.capacity)}: {kpi} {c.mean:.3g} "
                     f"[{c.ci_low:.3g}, {c.ci_high:.3g}] "
-                    f"{'meets' if c.meets else 'misses'} {q.op} {target:g}"
+                    f"{'meets' if c.kpi_met else 'misses'} {q.op} {target:g}"
+                    + (f", but saturated (utilisation {c.utilisation:.2f})" if c.saturated else "")
                 )
         return cache[k]
 
@@ -576,9 +595,10 @@ def _table(res: SizedResource, cands: list[Candidate], scale: float) -> pd.DataF
         if scale != 1.0:
             run = c.capacity * scale if res.kind == "sessions" else c.run_capacity
             row[f"run_{res.unit}"] = run
-        row.update(mean=c.mean, ci_low=c.ci_low, ci_high=c.ci_high, n=c.n, meets_target=c.meets)
+        row.update(mean=c.mean, ci_low=c.ci_low, ci_high=c.ci_high, n=c.n, kpi_met=c.kpi_met)
         if not all(math.isnan(x.utilisation) for x in cands):
-            row["utilisation"] = c.utilisation
+            row.update(utilisation=c.utilisation, saturated=c.saturated)
+        row["meets_target"] = c.meets
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -646,12 +666,15 @@ def _message(
                 f"The scenario's {res.current}{as_run} gives {cur[0].mean:.3g} "
                 f"[{cur[0].ci_low:.3g}, {cur[0].ci_high:.3g}]."
             )
-    if best is not None and by_k[best].utilisation >= SATURATED:
+    saturated_met = [x for x in cands if x.kpi_met and x.saturated]
+    if saturated_met:
+        x = saturated_met[0]
         parts.append(
-            f"Warning: at that capacity the resource is saturated (utilisation "
-            f"{by_k[best].utilisation:.2f}): the target is met only because the priority rule "
-            "serves these cases first, while lower-priority cases (re-discussions) queue "
-            f"without limit; check {res.base}_backlog_mean before planning on it."
+            f"The KPI alone is met from {_capacity_text(res, x.capacity)}, but there the "
+            f"resource is saturated (utilisation {x.utilisation:.2f}, at least {SATURATED:g}): "
+            "the priority rule serves these cases first while lower-priority cases "
+            "(re-discussions at progression, reviews) queue without limit, so capacities that "
+            "do not keep up with demand are not counted as meeting the target."
         )
     if q.kpi_region is not None and res.region is not None and q.kpi_region != res.region:
         parts.append(
@@ -722,6 +745,12 @@ def _plot(path: Path, q: Question, table: pd.DataFrame, recommended: int | None)
     ax.fill_between(x, table["ci_low"], table["ci_high"], alpha=0.25, label="95% CI")
     ax.plot(x, table["mean"], marker="o", label=f"{kpi} (mean)")
     ax.axhline(target, color="crimson", linestyle="--", label=f"target {target:g}")
+    if "saturated" in table and table["saturated"].any():
+        sat = table["saturated"].to_numpy(dtype=bool)
+        ax.plot(
+            x[sat], table["mean"].to_numpy()[sat], linestyle="none", marker="x", color="black",
+            markersize=9, label=f"saturated (utilisation >= {SATURATED:g})",
+        )  # fmt: skip
     if recommended is not None:
         rx = recommended * (res.sessions_per_week if res.kind == "sessions" else 1)
         ax.axvline(rx, color="grey", linestyle=":", label=f"recommended: {rx:g}")

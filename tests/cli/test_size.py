@@ -18,15 +18,19 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sim import sizing
 from sim.cli import main
 from sim.config import Sessions
 from sim.errors import RunControlError
 from sim.sizing import (
     AT_LEAST,
     AT_MOST,
+    SATURATED,
+    Candidate,
     bracket_and_bisect,
     default_direction,
     parse_resource,
+    size_resource,
     with_capacity,
 )
 from tests.helpers import BASELINE, fixed, make_scenario
@@ -75,8 +79,10 @@ def test_writes_table_plot_and_one_run_per_capacity(curve: tuple[Path, str]) -> 
         "ci_low",
         "ci_high",
         "n",
-        "meets_target",
+        "kpi_met",
         "utilisation",
+        "saturated",
+        "meets_target",
     ]
     assert (t["n"] == 3).all()
     assert ((t["utilisation"] > 0) & (t["utilisation"] <= 1)).all()
@@ -236,3 +242,36 @@ def test_variant_changes_only_the_named_region() -> None:
     assert prrt.sessions_per_week == len(spec.sessions)
     national = with_capacity(scenario, prrt, 12, "p").resources.prrt
     assert isinstance(national, Sessions) and national.slots_per_session == 12
+
+
+def test_a_saturated_capacity_does_not_meet_the_target(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a priority rule, new patients can be discussed on time by slots too few for the
+    whole demand while re-discussions queue without limit. Synthetic curve (no simulation):
+    the KPI's CI bound meets the target from 3 slots a week, but demand is 16 slots a week, so
+    the resource is saturated below 17 (16 / 16.33 = SATURATED); the answer is 17, not 3."""
+    demand = 16.0
+    evaluated: list[int] = []
+
+    def fake(scenario, controls, q, k, out, **run):  # type: ignore[no-untyped-def]
+        evaluated.append(k)
+        values = pd.Series([10.0, 11.0, 12.0])
+        met = k >= 3
+        util = min(1.0, demand / k)
+        return Candidate(k, k, values, 11.0, 9.0, 13.0, 3, met, out / f"k{k}", util)
+
+    monkeypatch.setattr(sizing, "_evaluate", fake)
+    scenario, controls = make_scenario(scale=1.0, replications=3)  # run slots = England slots
+    kpi = "diagnosis_to_specialist_mdt_days_p90__north_west"
+    result = size_resource(
+        scenario, controls, "specialist_mdt.north_west", kpi, 28.0, tmp_path / "s", lo=1, hi=80
+    )
+    assert result.recommended == 17
+    assert min(demand / 17, 1.0) < SATURATED <= demand / 16
+    assert len(evaluated) < 12  # a search, not every value
+    t = pd.read_csv(tmp_path / "s" / "sizing.csv").set_index("slots_per_session")
+    assert t.loc[16, "kpi_met"] and t.loc[16, "saturated"] and not t.loc[16, "meets_target"]
+    assert t.loc[17, "meets_target"] and not t.loc[17, "saturated"]
+    assert "The KPI alone is met from" in result.message
+    assert "queue without limit" in result.message
