@@ -177,6 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="largest capacity to consider (default: 4x the scenario's)",
     )
+    p.add_argument(
+        "--max-utilisation",
+        type=_positive_float,
+        default=None,
+        help="a capacity at which the resource runs above this mean utilisation does not meet "
+        "the target, whatever the KPI: it does not keep up with demand (default: 0.95, "
+        "sim.sizing.MAX_UTILISATION; 1 accepts a saturated resource)",
+    )
     _add_run_controls(p)
 
     p = sub.add_parser("calibrate", help="fit uncertain inputs to observed England figures")
@@ -457,6 +465,7 @@ def cmd_size(args: argparse.Namespace) -> int:
         direction=args.direction,
         lo=args.lo,
         hi=args.hi,
+        **({} if args.max_utilisation is None else {"max_utilisation": args.max_utilisation}),
         force=args.force,
         resume=args.resume,
         progress=_progress(args),

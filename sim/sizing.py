@@ -20,10 +20,12 @@ Method
   t-interval over replications does (the lower bound for "at least", the upper for "at most"),
   not merely its mean.
 * **And keeping up with demand.** A candidate whose resource is saturated (mean utilisation
-  of at least :data:`SATURATED`, where the model reports it) does not meet the target even if
-  its KPI does: with priority rules, new patients can be seen on time by slots too few for the
-  whole demand while lower-priority cases (re-discussions at progression, reviews) queue
-  without limit. Utilisation falls as capacity rises, so the combined verdict stays monotone.
+  above ``--max-utilisation``, default :data:`MAX_UTILISATION`, where the model reports it)
+  does not meet the target even if its KPI does: with priority rules, new patients can be seen
+  on time by slots too few for the whole demand while lower-priority cases (re-discussions at
+  progression, reviews) queue without limit, and a queue run that close to capacity has long
+  waits for whoever comes last. Utilisation falls as capacity rises, so the combined verdict
+  stays monotone.
 * **A search that does not try every value.** Start at the scenario's capacity; bracket by
   halving (if it meets the target) or doubling (if not) within ``[lo, hi]``, then bisect
   between the largest failing and the smallest passing capacity. This relies on the KPI being
@@ -70,9 +72,10 @@ from .runner import fingerprint, run_experiment
 AT_LEAST, AT_MOST = "at_least", "at_most"
 DEFAULT_HI_FACTOR = 4
 """Default largest capacity considered: this many times the scenario's."""
-SATURATED = 0.98
-"""Mean utilisation from which a capacity is taken as not keeping up with demand (a queue that
-grows without limit uses every slot offered; a stable one leaves some empty)."""
+MAX_UTILISATION = 0.95
+"""Default highest mean utilisation a recommended capacity may run at. A queue that grows
+without limit uses every slot offered; one at 95% already makes its lowest-priority cases wait
+many sessions (the wait grows like 1 / (1 - utilisation))."""
 
 _WITHIN = re.compile(r"^specialist_mdt_within_(\d+)d_share$")
 
@@ -225,6 +228,8 @@ class Question:
     lo: int
     hi: int
     """Least and largest capacity considered (England terms)."""
+    max_utilisation: float = MAX_UTILISATION
+    """A capacity whose resource runs above this mean utilisation does not meet the target."""
 
     @property
     def op(self) -> str:
@@ -253,6 +258,7 @@ def make_question(
     direction: str | None = None,
     lo: int | None = None,
     hi: int | None = None,
+    max_utilisation: float = MAX_UTILISATION,
 ) -> Question:
     """Validate the options; raises :class:`RunControlError` with one clear line."""
     res = parse_resource(scenario, resource)
@@ -282,7 +288,12 @@ def make_question(
         hi = DEFAULT_HI_FACTOR * res.current
     if hi < lo:
         raise RunControlError(f"--max {hi} is below --min {lo}")
-    return Question(res, kpi, kpi_region, target, direction, lo, hi)
+    if not 0.0 < max_utilisation <= 1.0:
+        raise RunControlError(
+            f"--max-utilisation {max_utilisation:g}: give a share in (0, 1] (1 accepts a "
+            "saturated resource)"
+        )
+    return Question(res, kpi, kpi_region, target, direction, lo, hi, max_utilisation)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,11 +320,8 @@ class Candidate:
     folder: Path
     utilisation: float = math.nan
     """Mean utilisation of the resource at this capacity, where the model reports it."""
-
-    @property
-    def saturated(self) -> bool:
-        """The resource does not keep up with demand (False where utilisation is unknown)."""
-        return self.utilisation >= SATURATED
+    saturated: bool = False
+    """Utilisation above the question's ``max_utilisation`` (False where it is unknown)."""
 
     @property
     def meets(self) -> bool:
@@ -388,6 +396,7 @@ def size_resource(
     direction: str | None = None,
     lo: int | None = None,
     hi: int | None = None,
+    max_utilisation: float = MAX_UTILISATION,
     force: bool = False,
     resume: bool = False,
     progress: bool | None = None,
@@ -416,6 +425,9 @@ def size_resource(
     lo, hi:
         Least and largest capacity considered, England terms (default: 1, and 4 x the
         scenario's capacity).
+    max_utilisation:
+        A capacity at which the resource runs above this mean utilisation does not meet the
+        target, whatever its KPI (it does not keep up with demand).
     force, resume:
         Replace a folder holding something else; reuse finished runs of the same sizing.
     progress, dask:
@@ -423,7 +435,7 @@ def size_resource(
     on_candidate:
         Called with one line of text per capacity evaluated.
     """
-    q = make_question(scenario, controls, resource, kpi, target, direction, lo, hi)
+    q = make_question(scenario, controls, resource, kpi, target, direction, lo, hi, max_utilisation)
     res, scale = q.resource, scenario.population.population_scale
     meta = {
         "tool": "nen-pathway",
@@ -434,6 +446,7 @@ def size_resource(
         "direction": q.direction,
         "lo": q.lo,
         "hi": q.hi,
+        "max_utilisation": q.max_utilisation,
     }
     # The folder's identity leaves out the KPI and target: the runs at each capacity are the
     # same whatever is asked of them, so --resume can reuse them for another question.
@@ -558,7 +571,8 @@ def _evaluate(
     util_kpi = f"{res.base}_utilisation" + (f"__{res.region}" if res.region else "")
     util = float(reps[util_kpi].mean()) if util_kpi in reps else math.nan
     met = q.met_by(ci_low, ci_high)
-    return Candidate(k, e, values, mean, ci_low, ci_high, n, met, folder, util)
+    saturated = bool(util > q.max_utilisation)  # NaN (not reported) is never saturated
+    return Candidate(k, e, values, mean, ci_low, ci_high, n, met, folder, util, saturated)
 
 
 def _monotonicity(cands: list[Candidate], direction: str) -> tuple[bool, str]:
@@ -640,10 +654,12 @@ def _message(
         below = [x for x in cands if x.run_capacity < best]
         if below:
             b = below[-1]
-            parts.append(
-                f"With {_capacity_text(res, b.capacity)} the {q.bound_name} CI bound is "
-                f"{q.bound(b.ci_low, b.ci_high):.3g}."
+            why = (
+                f"the resource runs at utilisation {b.utilisation:.2f}"
+                if b.kpi_met
+                else f"the {q.bound_name} CI bound is {q.bound(b.ci_low, b.ci_high):.3g}"
             )
+            parts.append(f"With {_capacity_text(res, b.capacity)} {why}.")
         else:
             parts.append("(Already met at the smallest capacity considered.)")
     else:
@@ -670,11 +686,11 @@ def _message(
     if saturated_met:
         x = saturated_met[0]
         parts.append(
-            f"The KPI alone is met from {_capacity_text(res, x.capacity)}, but there the "
-            f"resource is saturated (utilisation {x.utilisation:.2f}, at least {SATURATED:g}): "
-            "the priority rule serves these cases first while lower-priority cases "
-            "(re-discussions at progression, reviews) queue without limit, so capacities that "
-            "do not keep up with demand are not counted as meeting the target."
+            f"The KPI alone is already met at {_capacity_text(res, x.capacity)}, but there the "
+            f"resource runs at utilisation {x.utilisation:.2f}, above {q.max_utilisation:g} "
+            "(--max-utilisation): the priority rule serves these cases first while "
+            "lower-priority cases (re-discussions at progression, reviews) queue without limit "
+            "or wait many sessions, so such capacities are not counted as meeting the target."
         )
     if q.kpi_region is not None and res.region is not None and q.kpi_region != res.region:
         parts.append(
@@ -749,7 +765,7 @@ def _plot(path: Path, q: Question, table: pd.DataFrame, recommended: int | None)
         sat = table["saturated"].to_numpy(dtype=bool)
         ax.plot(
             x[sat], table["mean"].to_numpy()[sat], linestyle="none", marker="x", color="black",
-            markersize=9, label=f"saturated (utilisation >= {SATURATED:g})",
+            markersize=9, label=f"saturated (utilisation > {q.max_utilisation:g})",
         )  # fmt: skip
     if recommended is not None:
         rx = recommended * (res.sessions_per_week if res.kind == "sessions" else 1)

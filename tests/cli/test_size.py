@@ -25,7 +25,7 @@ from sim.errors import RunControlError
 from sim.sizing import (
     AT_LEAST,
     AT_MOST,
-    SATURATED,
+    MAX_UTILISATION,
     Candidate,
     bracket_and_bisect,
     default_direction,
@@ -163,6 +163,7 @@ def test_infeasible_target_is_reported_plainly(
         (["--replications", "1"], "must be at least 2"),
         (["--min", "50", "--max", "40"], "--max 40 is below --min 50"),
         (["--precision", "0.05"], "--precision does not apply to size"),
+        (["--max-utilisation", "1.2"], "give a share in (0, 1]"),
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(
@@ -250,7 +251,7 @@ def test_a_saturated_capacity_does_not_meet_the_target(
     """With a priority rule, new patients can be discussed on time by slots too few for the
     whole demand while re-discussions queue without limit. Synthetic curve (no simulation):
     the KPI's CI bound meets the target from 3 slots a week, but demand is 16 slots a week, so
-    the resource is saturated below 17 (16 / 16.33 = SATURATED); the answer is 17, not 3."""
+    the resource runs above 95% utilisation below 17 slots; the answer is 17, not 3."""
     demand = 16.0
     evaluated: list[int] = []
 
@@ -259,7 +260,8 @@ def test_a_saturated_capacity_does_not_meet_the_target(
         values = pd.Series([10.0, 11.0, 12.0])
         met = k >= 3
         util = min(1.0, demand / k)
-        return Candidate(k, k, values, 11.0, 9.0, 13.0, 3, met, out / f"k{k}", util)
+        saturated = util > q.max_utilisation
+        return Candidate(k, k, values, 11.0, 9.0, 13.0, 3, met, out / f"k{k}", util, saturated)
 
     monkeypatch.setattr(sizing, "_evaluate", fake)
     scenario, controls = make_scenario(scale=1.0, replications=3)  # run slots = England slots
@@ -268,10 +270,35 @@ def test_a_saturated_capacity_does_not_meet_the_target(
         scenario, controls, "specialist_mdt.north_west", kpi, 28.0, tmp_path / "s", lo=1, hi=80
     )
     assert result.recommended == 17
-    assert min(demand / 17, 1.0) < SATURATED <= demand / 16
-    assert len(evaluated) < 12  # a search, not every value
+    assert demand / 17 <= MAX_UTILISATION < demand / 16
+    assert evaluated == [19, 9, 14, 16, 17]  # a search from the scenario's 19, not every value
     t = pd.read_csv(tmp_path / "s" / "sizing.csv").set_index("slots_per_session")
     assert t.loc[16, "kpi_met"] and t.loc[16, "saturated"] and not t.loc[16, "meets_target"]
     assert t.loc[17, "meets_target"] and not t.loc[17, "saturated"]
-    assert "The KPI alone is met from" in result.message
+    assert "The KPI alone is already met at 9 slots a week" in result.message  # 19, 9, 14, 16, 17
+    assert "With 16 slots a week the resource runs at utilisation 1.00." in result.message
     assert "queue without limit" in result.message
+
+
+def test_max_utilisation_1_accepts_a_saturated_resource(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same synthetic curve through the command line, with the ceiling lifted: the least
+    capacity is then the KPI's own threshold."""
+
+    def fake(scenario, controls, q, k, out, **run):  # type: ignore[no-untyped-def]
+        util = min(1.0, 16.0 / k)
+        met, saturated = k >= 3, util > q.max_utilisation
+        values = pd.Series([10.0, 11.0, 12.0])
+        return Candidate(k, k, values, 11.0, 9.0, 13.0, 3, met, out / f"k{k}", util, saturated)
+
+    monkeypatch.setattr(sizing, "_evaluate", fake)
+    args = ["--scale", "1", "--replications", "3", "--no-progress", "--max", "80"]
+    kpi = ["--kpi", "diagnosis_to_specialist_mdt_days_p90__north_west", "--target", "28"]
+    out = str(tmp_path / "s")
+    assert main(["size", str(BASELINE), *NW, *kpi, *args, "--out", out]) == 0
+    assert "Least capacity meeting" in capsys.readouterr().out
+    assert '"recommended": 17' in (tmp_path / "s" / "manifest.json").read_text()
+    lifted = [*args, "--max-utilisation", "1", "--force"]
+    assert main(["size", str(BASELINE), *NW, *kpi, *lifted, "--out", out]) == 0
+    assert '"recommended": 3' in (tmp_path / "s" / "manifest.json").read_text()
