@@ -291,9 +291,11 @@ def _processes(
             pool.shutdown(wait=True)
         else:
             # Interrupted (Ctrl-C, an error, the consumer stopped): drop queued replications and
-            # end the ones in flight now rather than waiting for them to finish.
+            # end the ones in flight now rather than waiting for them to finish. The worker
+            # processes are taken first: shutdown() forgets them.
+            procs = _worker_processes(pool)
             pool.shutdown(wait=False, cancel_futures=True)
-            _terminate_workers(pool)
+            _terminate(procs)
 
 
 def _result(fut: Any, task: Task, controls: RunControls) -> ReplicationOutput | Failure:
@@ -313,13 +315,14 @@ def _result(fut: Any, task: Task, controls: RunControls) -> ReplicationOutput | 
     return res
 
 
-def _terminate_workers(pool: ProcessPoolExecutor) -> None:
-    """End a pool's worker processes (``ProcessPoolExecutor.terminate_workers`` from 3.14)."""
-    stop = getattr(pool, "terminate_workers", None)
-    if stop is not None:  # pragma: no cover - Python 3.14+
-        stop()
-        return
-    procs = list((getattr(pool, "_processes", None) or {}).values())
+def _worker_processes(pool: ProcessPoolExecutor) -> list[Any]:
+    """A pool's worker processes (``multiprocessing.Process``); the executor keeps them in a
+    private attribute and drops it on ``shutdown()``."""
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def _terminate(procs: list[Any]) -> None:
+    """End worker processes now (SIGTERM; a replication in flight is lost, as documented)."""
     for proc in procs:
         if proc.is_alive():
             proc.terminate()

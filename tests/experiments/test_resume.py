@@ -2,10 +2,17 @@
 its finished replications; ``--resume`` runs only the missing ones and gives exactly the result
 of an uninterrupted run.
 
-The runs are real ``python -m sim run`` processes. A finished replication is one whose
-``parts/<scenario>/rep_NNNNN.json`` exists; since every file is written under a temporary name
-and renamed, a part that is not rewritten keeps its inode, which is how the test sees that a
-resume did not redo it.
+The runs are real ``nenpath run`` processes (the CLI's ``main`` in a fresh interpreter). A
+finished replication is one whose ``parts/<scenario>/rep_NNNNN.json`` exists; since every file is
+written under a temporary name and renamed, a part that is not rewritten keeps its inode, which
+is how the test sees that a resume did not redo it.
+
+So that the interruption lands mid-way whatever the machine's load, the interrupted run goes
+through run_experiment's ``replicate`` seam with :func:`gated`: replications from
+:data:`GATED_FROM` on wait for a file that never appears, so the run is interrupted with
+exactly the earlier replications finished. (Timing alone is not enough: on a loaded machine the
+main process can fall so far behind its workers that every replication is done before the
+first part is written.) The resumes and the reference run use the real replication.
 """
 
 from __future__ import annotations
@@ -21,9 +28,14 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
+from sim.config import RunControls, Scenario
+from sim.runner import ReplicationOutput, run_replication
 from tests.helpers import BASELINE, ROOT
 
 N = 6
+GATED_FROM = 2
+"""Replications from this one on wait in the interrupted runs: 0 and 1 finish, the rest not."""
+GATE = "NENPATH_TEST_GATE"
 ARGS = [
     "run",
     str(BASELINE),
@@ -39,15 +51,42 @@ ARGS = [
 ]
 
 
+def gated(scenario: Scenario, replication: int, controls: RunControls) -> ReplicationOutput:
+    """The real replication, but from :data:`GATED_FROM` on only once the file named by the
+    environment variable :data:`GATE` exists (module level, so workers can import it)."""
+    if replication >= GATED_FROM:
+        while not Path(os.environ[GATE]).exists():
+            time.sleep(0.05)
+    return run_replication(scenario, replication, controls)
+
+
+DRIVER = """
+import sys
+from sim import runner
+from sim.cli import main
+from tests.experiments.test_resume import gated
+
+runner.run_experiment.__kwdefaults__["replicate"] = gated
+sys.exit(main(sys.argv[1:]))
+"""
+"""``nenpath`` with the gated replication: the CLI's own code path otherwise."""
+
+
 def _start(out: Path, log: Path) -> subprocess.Popen[bytes]:
-    """``nenpath run`` with two local workers, in its own process group (like a shell job)."""
+    """``nenpath run`` with two local workers and the gate closed, in its own process group
+    (like a shell job)."""
+    env = {**os.environ, GATE: str(out.parent / "never-created")}
     with log.open("wb") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "sim", *ARGS, "--workers", "2", "--out", str(out)],
+            [sys.executable, "-c", DRIVER, *ARGS, "--workers", "2", "--out", str(out)],
             cwd=ROOT,
+            env=env,
             stdout=subprocess.DEVNULL,
             stderr=err,
             start_new_session=True,
+            # As in a terminal, whatever this test runs under: a shell's background job starts
+            # with SIGINT ignored, which Python would pass on and the run would never see Ctrl-C.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
 
 
@@ -56,12 +95,14 @@ def _parts(out: Path) -> dict[str, int]:
     return {p.name: p.stat().st_ino for p in (out / "parts").glob("*/rep_*.json")}
 
 
-def _wait_for_a_part(out: Path, proc: subprocess.Popen[bytes]) -> None:
+def _wait_for_the_ungated_parts(out: Path, proc: subprocess.Popen[bytes]) -> None:
+    """Until replications 0 .. GATED_FROM - 1 are written (the others wait at the gate)."""
     deadline = time.monotonic() + 120
-    while not _parts(out):
-        assert proc.poll() is None, "the run ended before finishing a replication"
-        assert time.monotonic() < deadline, "no replication finished in 120 s"
+    while len(_parts(out)) < GATED_FROM:
+        assert proc.poll() is None, "the run ended before finishing its ungated replications"
+        assert time.monotonic() < deadline, "the ungated replications did not finish in 120 s"
         time.sleep(0.02)
+    time.sleep(0.2)  # the main process is now waiting for the gated ones
 
 
 def _group_members(pgid: int) -> list[int]:
@@ -110,7 +151,7 @@ def test_kill_9_then_resume(
     out = tmp_path / "run"
     proc = _start(out, tmp_path / "stderr.txt")
     try:
-        _wait_for_a_part(out, proc)
+        _wait_for_the_ungated_parts(out, proc)
         os.kill(proc.pid, signal.SIGKILL)  # the main process only, like `kill -9 PID`
         assert proc.wait(timeout=30) == -signal.SIGKILL
         _assert_no_process_left(proc.pid)
@@ -118,7 +159,7 @@ def test_kill_9_then_resume(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     finished = _parts(out)
-    assert 1 <= len(finished) < N, "the kill should land mid-way"
+    assert sorted(finished) == [f"rep_{k:05d}.json" for k in range(GATED_FROM)]
     assert json.loads((out / "manifest.json").read_text())["status"] == "running"
     assert not (out / "replications.csv").exists()
 
@@ -138,7 +179,7 @@ def test_ctrl_c_keeps_finished_work_and_exits_130(tmp_path: Path, reference: byt
     out = tmp_path / "run"
     proc = _start(out, tmp_path / "stderr.txt")
     try:
-        _wait_for_a_part(out, proc)
+        _wait_for_the_ungated_parts(out, proc)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole job
         code = proc.wait(timeout=60)
         _assert_no_process_left(proc.pid)
@@ -151,7 +192,7 @@ def test_ctrl_c_keeps_finished_work_and_exits_130(tmp_path: Path, reference: byt
     assert "Traceback" not in err, err
     assert json.loads((out / "manifest.json").read_text())["status"] == "interrupted"
     finished = _parts(out)
-    assert 1 <= len(finished) < N
+    assert sorted(finished) == [f"rep_{k:05d}.json" for k in range(GATED_FROM)]
 
     assert _resume(out) == 0
     after = _parts(out)
