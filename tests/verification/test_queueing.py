@@ -223,3 +223,17 @@ def test_littles_law_from_the_log(mmc: tuple[int, float, float, list[Replication
     gap, glo, ghi = ci99([r.little_gap for r in runs])
     assert glo <= 0.0 <= ghi, f"Little's law gap {gap:.4f}, 99% CI [{glo:.4f}, {ghi:.4f}]"
     assert abs(gap) <= 0.02 * truth_lq
+
+
+if __name__ == "__main__":  # python -m tests.verification.test_queueing: the figures, printed
+    for c, rho, horizon, reps, _ in CASES:
+        runs = [simulate_mmc(c, rho, horizon, k) for k in range(reps)]
+        lam = rho * c * MU
+        wq = mmc_wq(c, lam, MU)
+        for name, values, truth in (
+            ("Wq", [r.wq for r in runs], wq),
+            ("P(wait)", [r.p_wait for r in runs], erlang_c(c, rho * c)),
+            ("Lq", [r.lq for r in runs], lam * wq),
+        ):
+            m, lo, hi = ci99(values)
+            print(f"c={c} rho={rho} {name}: {m:.3f} [{lo:.3f}, {hi:.3f}] (99% CI) vs {truth:.3f}")
