@@ -245,37 +245,45 @@ def test_variant_changes_only_the_named_region() -> None:
     assert isinstance(national, Sessions) and national.slots_per_session == 12
 
 
+DEMAND = 16.0
+"""Slots a week the synthetic curve's demand needs: utilisation is min(1, DEMAND / capacity)."""
+
+
+def _synthetic(evaluated: list[int]):  # type: ignore[no-untyped-def]
+    """A stand-in for one capacity's runs (no simulation): the KPI's CI bound meets the target
+    from 3 slots a week; utilisation is DEMAND / capacity."""
+
+    def fake(scenario, controls, q, k, out, **run):  # type: ignore[no-untyped-def]
+        evaluated.append(k)
+        util = min(1.0, DEMAND / k)
+        met, saturated = k >= 3, util > q.max_utilisation
+        values = pd.Series([10.0, 11.0, 12.0])
+        return Candidate(k, k, values, 11.0, 9.0, 13.0, 3, met, out / f"k{k}", util, saturated)
+
+    return fake
+
+
 def test_a_saturated_capacity_does_not_meet_the_target(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With a priority rule, new patients can be discussed on time by slots too few for the
-    whole demand while re-discussions queue without limit. Synthetic curve (no simulation):
-    the KPI's CI bound meets the target from 3 slots a week, but demand is 16 slots a week, so
-    the resource runs above 95% utilisation below 17 slots; the answer is 17, not 3."""
-    demand = 16.0
+    whole demand while re-discussions queue without limit. On the synthetic curve the KPI is met
+    from 3 slots a week, but the resource runs above 95% utilisation below 17 slots; the answer
+    is 17, not 3."""
     evaluated: list[int] = []
-
-    def fake(scenario, controls, q, k, out, **run):  # type: ignore[no-untyped-def]
-        evaluated.append(k)
-        values = pd.Series([10.0, 11.0, 12.0])
-        met = k >= 3
-        util = min(1.0, demand / k)
-        saturated = util > q.max_utilisation
-        return Candidate(k, k, values, 11.0, 9.0, 13.0, 3, met, out / f"k{k}", util, saturated)
-
-    monkeypatch.setattr(sizing, "_evaluate", fake)
+    monkeypatch.setattr(sizing, "_evaluate", _synthetic(evaluated))
     scenario, controls = make_scenario(scale=1.0, replications=3)  # run slots = England slots
     kpi = "diagnosis_to_specialist_mdt_days_p90__north_west"
     result = size_resource(
         scenario, controls, "specialist_mdt.north_west", kpi, 28.0, tmp_path / "s", lo=1, hi=80
     )
     assert result.recommended == 17
-    assert demand / 17 <= MAX_UTILISATION < demand / 16
+    assert DEMAND / 17 <= MAX_UTILISATION < DEMAND / 16
     assert evaluated == [19, 9, 14, 16, 17]  # a search from the scenario's 19, not every value
     t = pd.read_csv(tmp_path / "s" / "sizing.csv").set_index("slots_per_session")
     assert t.loc[16, "kpi_met"] and t.loc[16, "saturated"] and not t.loc[16, "meets_target"]
     assert t.loc[17, "meets_target"] and not t.loc[17, "saturated"]
-    assert "The KPI alone is already met at 9 slots a week" in result.message  # 19, 9, 14, 16, 17
+    assert "The KPI alone is already met at 9 slots a week" in result.message
     assert "With 16 slots a week the resource runs at utilisation 1.00." in result.message
     assert "queue without limit" in result.message
 
@@ -285,14 +293,7 @@ def test_max_utilisation_1_accepts_a_saturated_resource(
 ) -> None:
     """The same synthetic curve through the command line, with the ceiling lifted: the least
     capacity is then the KPI's own threshold."""
-
-    def fake(scenario, controls, q, k, out, **run):  # type: ignore[no-untyped-def]
-        util = min(1.0, 16.0 / k)
-        met, saturated = k >= 3, util > q.max_utilisation
-        values = pd.Series([10.0, 11.0, 12.0])
-        return Candidate(k, k, values, 11.0, 9.0, 13.0, 3, met, out / f"k{k}", util, saturated)
-
-    monkeypatch.setattr(sizing, "_evaluate", fake)
+    monkeypatch.setattr(sizing, "_evaluate", _synthetic([]))
     args = ["--scale", "1", "--replications", "3", "--no-progress", "--max", "80"]
     kpi = ["--kpi", "diagnosis_to_specialist_mdt_days_p90__north_west", "--target", "28"]
     out = str(tmp_path / "s")
