@@ -49,7 +49,12 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from .calibration_targets import CalibrationFileError, read_toml_table
+from .calibration_targets import (
+    CalibrationFileError,
+    finite_number,
+    read_toml_table,
+    table_entries,
+)
 from .config import Scenario
 from .errors import Problem
 from .loader import with_changes
@@ -136,23 +141,9 @@ def load_parameters(
     problems: list[Problem] = []
     out: list[Parameter] = []
     owner: dict[str, str] = {}
-    for name, raw in body.items():
-        where = f"parameters.{name}"
-        if not isinstance(raw, dict):
-            problems.append(Problem(shown, where, "must be a table"))
-            continue
+    required = ("keys", "transform", "low", "high", "use", "why")
+    for name, raw, bad in table_entries(shown, "parameters", body, _KEYS, required, problems):
         before = len(problems)
-
-        def bad(key: str, msg: str, where: str = where) -> None:
-            problems.append(Problem(shown, f"{where}.{key}", msg))
-
-        for key in sorted(set(raw) - _KEYS):
-            bad(key, f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
-        for key in ("keys", "transform", "low", "high", "use", "why"):
-            if key not in raw:
-                bad(key, "required key is missing")
-        if len(problems) > before:
-            continue
         keys = raw["keys"]
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
             bad("keys", "must be a non-empty list of dotted key paths")
@@ -163,13 +154,13 @@ def load_parameters(
             except KeyError as exc:
                 bad("keys", f"{k!r} is not a key of the scenario ({exc.args[0]})")
                 continue
-            if not _number(v):
+            if not finite_number(v):
                 bad("keys", f"{k!r} must hold a number in the scenario, holds {v!r}")
             if k in owner:
                 bad("keys", f"{k!r} is already moved by parameter {owner[k]!r}")
             owner.setdefault(k, name)
         low, high = raw["low"], raw["high"]
-        if not (_number(low) and _number(high) and low < high):
+        if not (finite_number(low) and finite_number(high) and low < high):
             bad("low", f"low and high must be numbers with low < high, got {low!r}, {high!r}")
         transform = raw["transform"]
         if transform not in TRANSFORMS:
@@ -177,7 +168,7 @@ def load_parameters(
         prior = raw.get("prior", "loguniform" if transform == "multiply" else "uniform")
         if prior not in PRIORS:
             bad("prior", f"must be one of {', '.join(PRIORS)}, got {prior!r}")
-        elif prior == "loguniform" and _number(low) and low <= 0:
+        elif prior == "loguniform" and finite_number(low) and low <= 0:
             bad("low", f"a log-uniform prior needs low > 0, got {low!r}")
         if raw["use"] not in PARAM_USES:
             bad("use", f"must be one of {', '.join(PARAM_USES)}, got {raw['use']!r}")
@@ -422,10 +413,6 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
     for seg in parents:
         node = node[seg]
     node[leaf] = value
-
-
-def _number(x: Any) -> bool:
-    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

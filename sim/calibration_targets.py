@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,6 +163,41 @@ def read_toml_table(path: Path, table: str) -> dict[str, Any]:
     return body
 
 
+Complain = Callable[[str, str], None]
+"""``bad(key, message)``: records a problem with one key of the current entry."""
+
+
+def table_entries(
+    shown: str,
+    table: str,
+    body: dict[str, Any],
+    allowed: set[str],
+    required: Iterable[str],
+    problems: list[Problem],
+) -> Iterator[tuple[str, dict[str, Any], Complain]]:
+    """The entries of ``[table]`` (a file of named sub-tables, as the calibration files are)
+    that are tables with only ``allowed`` keys and every ``required`` one, each with a ``bad``
+    that records a problem against ``table.<name>.<key>``. Entries failing those checks are
+    not yielded; their problems are appended to ``problems``."""
+    for name, raw in body.items():
+        where = f"{table}.{name}"
+        if not isinstance(raw, dict):
+            problems.append(Problem(shown, where, "must be a table"))
+            continue
+
+        def bad(key: str, msg: str, where: str = where) -> None:
+            problems.append(Problem(shown, f"{where}.{key}", msg))
+
+        before = len(problems)
+        for key in sorted(set(raw) - allowed):
+            bad(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for key in required:
+            if key not in raw:
+                bad(key, "required key is missing")
+        if len(problems) == before:
+            yield name, raw, bad
+
+
 def load_targets(path: str | Path) -> list[Target]:
     """Read and check a targets file; raises :class:`CalibrationFileError` listing every problem.
 
@@ -174,23 +209,9 @@ def load_targets(path: str | Path) -> list[Target]:
     body = read_toml_table(path, "targets")
     problems: list[Problem] = []
     out: list[Target] = []
-    for name, raw in body.items():
-        where = f"targets.{name}"
-        if not isinstance(raw, dict):
-            problems.append(Problem(shown, where, "must be a table"))
-            continue
+    required = ("kpi", "value", "interval", "interval_kind", "use", "source")
+    for name, raw, bad in table_entries(shown, "targets", body, _KEYS, required, problems):
         before = len(problems)
-
-        def bad(key: str, msg: str, where: str = where) -> None:
-            problems.append(Problem(shown, f"{where}.{key}", msg))
-
-        for key in sorted(set(raw) - _KEYS):
-            bad(key, f"unknown key (allowed: {', '.join(sorted(_KEYS))})")
-        for key in ("kpi", "value", "interval", "interval_kind", "use", "source"):
-            if key not in raw:
-                bad(key, "required key is missing")
-        if len(problems) > before:
-            continue
         kpi, value, interval = raw["kpi"], raw["value"], raw["interval"]
         pending = raw.get("pending", False)
         if not isinstance(pending, bool):
@@ -203,12 +224,12 @@ def load_targets(path: str | Path) -> list[Target]:
                 f"unknown KPI {kpi!r}; name one of sim.kpis.KPI_DESCRIPTIONS "
                 "(optionally __<region>) or set pending = true",
             )
-        if not _number(value):
+        if not finite_number(value):
             bad("value", f"must be a number, got {value!r}")
         if (
             not isinstance(interval, list)
             or len(interval) != 2
-            or not all(_number(x) for x in interval)
+            or not all(finite_number(x) for x in interval)
             or not interval[0] < interval[1]
         ):
             bad("interval", f"must be [low, high] with low < high, got {interval!r}")
@@ -254,7 +275,8 @@ def load_targets(path: str | Path) -> list[Target]:
     return out
 
 
-def _number(x: Any) -> bool:
+def finite_number(x: Any) -> bool:
+    """A finite int or float from TOML (``true`` is not a number)."""
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 

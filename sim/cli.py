@@ -446,7 +446,7 @@ def cmd_warmup(args: argparse.Namespace) -> int:
 
 
 def cmd_size(args: argparse.Namespace) -> int:
-    from .sizing import size_resource
+    from .sizing import MAX_UTILISATION, size_resource
 
     if args.precision is not None:
         raise RunControlError(
@@ -465,7 +465,7 @@ def cmd_size(args: argparse.Namespace) -> int:
         direction=args.direction,
         lo=args.lo,
         hi=args.hi,
-        **({} if args.max_utilisation is None else {"max_utilisation": args.max_utilisation}),
+        max_utilisation=(MAX_UTILISATION if args.max_utilisation is None else args.max_utilisation),
         force=args.force,
         resume=args.resume,
         progress=_progress(args),

@@ -15,6 +15,21 @@ SCENARIOS = ROOT / "scenarios"
 BASELINE = SCENARIOS / "current_practice.toml"
 
 
+def quick_run_options(replications: int = 2) -> list[str]:
+    """Run-control options of ``nenpath`` for a quick run: 2% of England, half a year of
+    warm-up, one measured year."""
+    return [
+        "--replications",
+        str(replications),
+        "--years",
+        "1",
+        "--warmup-years",
+        "0.5",
+        "--scale",
+        "0.02",
+    ]
+
+
 def baseline_dict() -> dict[str, Any]:
     """The baseline scenario file as a plain dict (no validation)."""
     with BASELINE.open("rb") as fh:

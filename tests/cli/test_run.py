@@ -9,21 +9,9 @@ import pandas as pd
 import pytest
 
 from sim.cli import main
-from tests.helpers import BASELINE
+from tests.helpers import BASELINE, quick_run_options
 
-ARGS = [
-    "--replications",
-    "2",
-    "--years",
-    "1",
-    "--warmup-years",
-    "0.5",
-    "--scale",
-    "0.02",
-    "--workers",
-    "1",
-    "--no-progress",
-]
+ARGS = [*quick_run_options(), "--workers", "1", "--no-progress"]
 
 
 def _run(out: Path, *extra: str) -> int:

@@ -16,25 +16,9 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
-from tests.helpers import BASELINE, ROOT
+from tests.helpers import BASELINE, ROOT, quick_run_options
 
-ARGS = [
-    "-m",
-    "sim",
-    "run",
-    str(BASELINE),
-    "--replications",
-    "3",
-    "--years",
-    "1",
-    "--warmup-years",
-    "0.5",
-    "--scale",
-    "0.02",
-    "--workers",
-    "1",
-    "--force",
-]
+ARGS = ["-m", "sim", "run", str(BASELINE), *quick_run_options(3), "--workers", "1", "--force"]
 
 
 def _stderr_on_a_terminal(out: str) -> tuple[int, str]:

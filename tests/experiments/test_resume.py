@@ -30,25 +30,13 @@ import pytest
 from sim.cli import main
 from sim.config import RunControls, Scenario
 from sim.runner import ReplicationOutput, run_replication
-from tests.helpers import BASELINE, ROOT
+from tests.helpers import BASELINE, ROOT, quick_run_options
 
 N = 6
 GATED_FROM = 2
 """Replications from this one on wait in the interrupted runs: 0 and 1 finish, the rest not."""
 GATE = "NENPATH_TEST_GATE"
-ARGS = [
-    "run",
-    str(BASELINE),
-    "--replications",
-    str(N),
-    "--years",
-    "1",
-    "--warmup-years",
-    "0.5",
-    "--scale",
-    "0.02",
-    "--no-progress",
-]
+ARGS = ["run", str(BASELINE), *quick_run_options(N), "--no-progress"]
 
 
 def gated(scenario: Scenario, replication: int, controls: RunControls) -> ReplicationOutput:

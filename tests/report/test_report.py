@@ -22,22 +22,10 @@ from PIL import Image
 from sim.cli import main
 from sim.compare import COMPARISON_COLUMNS
 from sim.report import parse_comments, source_of
-from tests.helpers import BASELINE, ROOT, SCENARIOS
+from tests.helpers import BASELINE, ROOT, SCENARIOS, quick_run_options
 
 IDEAL = SCENARIOS / "ideal_pathway.toml"
-ARGS = [
-    "--replications",
-    "2",
-    "--years",
-    "1",
-    "--warmup-years",
-    "0.5",
-    "--scale",
-    "0.02",
-    "--workers",
-    "1",
-    "--no-progress",
-]
+ARGS = [*quick_run_options(), "--workers", "1", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
