@@ -241,6 +241,11 @@ ByGradeStageShares = Annotated[
 ByGradePos = Annotated[
     dict[Grade, PosFloat], BeforeValidator(_table_fill(GRADES)), AfterValidator(_reorder(GRADES))
 ]
+ByGradeFraction = Annotated[
+    dict[Grade, Annotated[float, Field(gt=0, le=1)]],
+    BeforeValidator(_table_fill(GRADES)),
+    AfterValidator(_reorder(GRADES)),
+]
 ByGradeDist = Annotated[
     dict[Grade, Distribution],
     BeforeValidator(_table_fill(GRADES)),
@@ -384,6 +389,11 @@ class Presentation(Strict):
     patient_interval_days: Distribution = Field(
         description="Symptom onset to first GP consultation (the patient-reported interval)."
     )
+    distant_symptom_interval_days: Distribution = Field(
+        description="Distant spread to a first GP consultation about its symptoms (liver "
+        "capsule pain, weight loss, carcinoid syndrome), whatever the patient did before; "
+        "scaled like the patient interval by grade."
+    )
     patient_interval_multiplier_by_grade: ByGradePos = Field(
         description="Multiplies the patient interval (aggressive tumours cause symptoms that "
         "bring people to their GP sooner)."
@@ -424,6 +434,20 @@ class Diagnostics(Strict):
     pet_share_by_grade: ByGradeProb = Field(
         description="Share of newly diagnosed patients who have Ga-68 DOTATATE PET for staging "
         "(for G3 and NEC, the PET staging they get, FDG or Ga-68, on the same PET lists)."
+    )
+    ct_misses_distant_probability: Probability = Field(
+        description="Conventional imaging (CT/MRI) misses distant spread that is there: the "
+        "patient is staged regional unless SSTR PET finds it."
+    )
+    pet_finds_missed_distant_probability: Probability = Field(
+        description="Staging PET finds distant spread that CT/MRI missed (restaging)."
+    )
+    echocardiogram_sites: list[Site] = Field(
+        description="Sites whose functional tumours (carcinoid syndrome) have an "
+        "echocardiogram for carcinoid heart disease before the MDT decides."
+    )
+    echocardiogram_days: Distribution = Field(
+        description="Diagnosis to echocardiogram reported (no modelled capacity)."
     )
     sstr_imaging_at_progression_probability: Probability = Field(
         description="A specialist NET MDT re-discussing a progressing G1/G2 patient whose SSTR "
@@ -582,6 +606,11 @@ class TreatmentOption(Strict):
     repeatable: bool = Field(
         False, description="May be given again at a later line (otherwise never twice)."
     )
+    surveillance: bool = Field(
+        False,
+        description="Active monitoring, not a line of treatment: the first-line rules still "
+        "apply after it, and for localised disease it ends when the tumour reaches the nodes.",
+    )
 
     def pfs(self, grade: str) -> Distribution | None:
         """The progression-free time distribution for a patient of ``grade``."""
@@ -598,6 +627,7 @@ class Conditions(Strict):
     specialist: bool | None = Field(
         None, description="Whether a specialist NET MDT holds the patient's care."
     )
+    min_age: NonNegFloat | None = Field(None, description="Age at the decision at least this.")
 
 
 class Rule(Strict):
@@ -681,10 +711,9 @@ class Survival(Strict):
     site_hazard_ratio: BySitePos = Field(
         description="Hazard ratio of NEN death by primary site (survival divided by it)."
     )
-    untreated_survival_factor: PosFloat = Field(
-        le=1.0,
+    untreated_survival_factor: ByGradeFraction = Field(
         description="Distant disease with no care kills after this fraction of the time it "
-        "takes under care (undiagnosed, or best supportive care only).",
+        "takes under care (undiagnosed, or best supportive care only), by grade."
     )
     specialist_care_hazard_ratio: PosFloat = Field(
         le=1.0,

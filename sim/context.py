@@ -20,7 +20,7 @@ from .calendar import Calendar
 from .config import REGIONS, Scenario
 from .distributions import Sampler
 from .events import EventKind, EventLog
-from .natural_history import Clocks
+from .natural_history import Clocks, DiseaseClock
 from .population import PopulationArrays
 from .resources import Resource
 from .streams import PatientDraws, Streams
@@ -55,6 +55,7 @@ PATIENT_COLUMNS = (
     "t_other_death",
     "t_undiagnosed_death",
     "survival_ref",
+    "untreated_factor",
 )
 """Population and clock arrays a :class:`Patient` is built from, in constructor order."""
 
@@ -76,6 +77,7 @@ class Patient:
         "age",
         "care_specialist",
         "care_start",
+        "clock",
         "clock62_start",
         "cured",
         "death",
@@ -90,6 +92,7 @@ class Patient:
         "line_start",
         "men1",
         "n_gp",
+        "occult",
         "onset",
         "region",
         "site",
@@ -130,7 +133,9 @@ class Patient:
             self.t_other_death,
             und,
             self.survival_ref,
+            untreated_factor,
         ) = row
+        self.clock = DiseaseClock(self.survival_ref, 1.0 / untreated_factor)
         self.death = min(self.t_other_death, und)
         self.death_cause = CAUSE_OTHER if self.t_other_death <= und else CAUSE_NEN
         self.n_gp = 0
@@ -147,6 +152,8 @@ class Patient:
         self.given = 0
         """Bit set of the treatments given so far (bit i = config.TREATMENTS[i])."""
         self.sstr_known = False
+        self.occult = False
+        """Whether distant spread is present but was missed by CT/MRI staging."""
         """Whether SSTR status is known from SSTR imaging (Ga-68 PET)."""
 
     def age_at(self, t: float) -> float:

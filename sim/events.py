@@ -63,6 +63,9 @@ class EventKind(IntEnum):
     """Disease left behind by curative treatment becomes distant (the disease event itself,
     recorded arithmetically; the PROGRESSION that follows is when a scan finds it); code = 1,
     or 0 if the disease had already spread when it was resected (recorded at the resection)."""
+    RESTAGED = 16
+    """Staging PET found distant spread that CT/MRI missed; code = the new stage index (the
+    stage at diagnosis a registry records, from all staging investigations)."""
     QUEUE_JOIN = 20
     """Case listed for / queued at a resource; resource = resource id; code = case class."""
     SERVICE_START = 21

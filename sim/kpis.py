@@ -154,6 +154,7 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
             K.TESTS_REPORTED,
             K.BIOPSY,
             K.DIAGNOSIS,
+            K.RESTAGED,
             K.DECISION_TO_TREAT,
             K.TREATMENT_START,
             K.PROGRESSION,
@@ -169,7 +170,8 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
         return frame.groupby("patient", sort=False)[col].last()
 
     j["diagnosis_time"] = first(K.DIAGNOSIS)
-    stage = first(K.DIAGNOSIS, "code")
+    # Stage at diagnosis as a registry records it: after staging (PET may find missed spread).
+    stage = first(K.RESTAGED, "code").combine_first(first(K.DIAGNOSIS, "code"))
     j["stage_at_diagnosis"] = pd.Categorical.from_codes(
         stage.reindex(j.index).fillna(-1).astype(int), STAGES
     )

@@ -10,7 +10,9 @@ Stage
 
 Competing routes to first presentation (whichever clock rings first)
     * ``gp``: symptomatic patients see their GP after the patient interval (symptom onset to
-      first consultation, the interval patient surveys measure in months to years);
+      first consultation, the interval patient surveys measure in months to years), and anyone
+      whose disease has spread sees their GP within the distant-symptom interval of the spread
+      (metastatic symptoms bring people in, whatever they did before);
     * ``emergency``: a hazard that depends on the current stage (bowel obstruction, bleeding,
       hormonal crisis), integrated over the stage path;
     * ``incidental``: found on imaging or surgery for something else (appendicectomy), a
@@ -61,6 +63,8 @@ class Clocks:
     t_undiagnosed_death: NDArray[np.float64]
     survival_ref: NDArray[np.float64]
     """Reference survival (days) from distant spread under a local team's care."""
+    untreated_factor: NDArray[np.float64]
+    """Fraction of the reference survival that distant disease with no care lasts."""
 
     @property
     def first_presentation(self) -> NDArray[np.float64]:
@@ -155,6 +159,8 @@ def draw_clocks(
     pi_mult = np.array([pres.patient_interval_multiplier_by_grade[g] for g in GRADES])[grade]
     patient_interval = pres.patient_interval_days.ppf(draws.column("patient_interval")) * pi_mult
     t_gp = np.where(symptomatic, onset + patient_interval, INF)
+    spread_symptoms = pres.distant_symptom_interval_days.ppf(draws.column("distant_symptoms"))
+    t_gp = np.minimum(t_gp, np.where(np.isfinite(t_dist), t_dist + spread_symptoms * pi_mult, INF))
 
     em_mult = np.array([pres.emergency_rate_multiplier_by_grade[g] for g in GRADES])[grade]
     r_loc, r_reg, r_dist = (
@@ -185,7 +191,8 @@ def draw_clocks(
         surv.other_cause_dispersion_years,
     )
     s_ref = survival_reference_days(surv, pop, t_dist, draws.column("untreated_survival"))
-    untreated = surv.untreated_survival_factor * s_ref
+    factor = np.array([surv.untreated_survival_factor[g] for g in GRADES])[pop.grade]
+    untreated = factor * s_ref
     finite = np.isfinite(t_dist)
     t_und = np.where(finite, t_dist + untreated, INF)
     if pres.terminal_presentation_fraction < 1.0:
@@ -203,6 +210,7 @@ def draw_clocks(
         t_other_death=t_oc,
         t_undiagnosed_death=t_und,
         survival_ref=s_ref,
+        untreated_factor=factor,
     )
 
 
@@ -222,3 +230,41 @@ def survival_reference_days(
     years_to_spread = np.where(np.isfinite(t_dist), np.maximum(t_dist - pop.onset, 0), 0) / 365.25
     age = pop.age + years_to_spread
     return s * surv.age_time_ratio_per_decade ** ((age - 65.0) / 10.0)
+
+
+class DiseaseClock:
+    """How much of the reference survival distant disease has used, and at what rate it uses
+    the rest. Time before distant spread uses nothing."""
+
+    __slots__ = ("killed_at", "rate", "survival", "t", "used")
+
+    def __init__(self, survival: float, rate: float):
+        self.survival = survival
+        self.rate = rate
+        self.t = -INF
+        self.used = 0.0
+        self.killed_at = INF
+
+    def set_rate(self, t: float, rate: float, t_distant: float) -> None:
+        """From time ``t`` on (no earlier than the last change), the disease uses its survival
+        at ``rate``. A change after the disease has killed changes nothing."""
+        if self.killed_at != INF:
+            return
+        start = max(self.t, t_distant)
+        if t > start:
+            left = (self.survival - self.used) / self.rate
+            if t - start >= left:
+                self.killed_at = start + left
+                return
+            self.used += (t - start) * self.rate
+        self.t = max(self.t, t)
+        self.rate = rate
+
+    def death(self, t_distant: float) -> float:
+        """When the disease kills, if nothing changes any more (INF if it never spreads)."""
+        if self.killed_at != INF:
+            return self.killed_at
+        if t_distant == INF:
+            return INF
+        start = max(self.t, t_distant)
+        return start + (self.survival - self.used) / self.rate

@@ -33,6 +33,7 @@ from .events import EventKind
 from .mdt import mdt_discussion, staging
 from .natural_history import (
     DISTANT,
+    REGIONAL,
     ROUTE_EMERGENCY,
     ROUTE_GP,
     ROUTE_INCIDENTAL,
@@ -250,13 +251,17 @@ def _biopsies(ctx: SimContext, p: Patient, start: float) -> float:
 def histopathology(ctx: SimContext, p: Patient) -> ProcessGen:
     """Specialist reporting with Ki-67 grading (capacity); its report is the diagnosis.
 
-    Diagnosis freezes the recorded stage: read off the natural-history clocks, or the stage of
-    the specimen if the tumour was resected when found. It does not change the disease's course
+    Diagnosis freezes the recorded stage: read off the natural-history clocks (CT/MRI may miss
+    distant spread, which staging PET can then find), or the stage of the specimen if the
+    tumour was resected when found. It does not change the disease's course
     (:mod:`sim.disease`): care does, from when it starts.
     """
     yield from use(ctx, p, "histopathology", CLASS_NEW, u=ctx.u("histopathology", p))
     now = ctx.env.now
     if p.stage < 0:
         p.stage = stage_at(now, p.t_regional, p.t_distant)
+        missed = ctx.scenario.diagnostics.ct_misses_distant_probability
+        if p.stage == DISTANT and ctx.u("ct_misses_distant", p) < missed:
+            p.stage, p.occult = REGIONAL, True
     p.diagnosed_at = now
     ctx.record(now, p, EventKind.DIAGNOSIS, code=p.stage)

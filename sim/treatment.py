@@ -46,14 +46,14 @@ from .context import (
     pick,
     use,
 )
-from .disease import resect, start_care, update_death
+from .disease import resect, specialist_care, start_care
 from .events import EventKind
 from .mdt import mdt_discussion, sstr_imaging
-from .natural_history import DISTANT
+from .natural_history import DISTANT, LOCALISED, REGIONAL, stage_at
 
 
-def matches(when: Conditions, p: Patient, line: int) -> bool:
-    """Whether the patient meets every condition given in ``when``."""
+def matches(when: Conditions, p: Patient, line: int, age: float) -> bool:
+    """Whether the patient (aged ``age`` at the decision) meets every condition in ``when``."""
     return (
         (when.site is None or SITES[p.site] in when.site)
         and (when.grade is None or GRADES[p.grade] in when.grade)
@@ -62,6 +62,7 @@ def matches(when: Conditions, p: Patient, line: int) -> bool:
         and (when.sstr_positive is None or when.sstr_positive == p.sstr)
         and (when.line is None or line in when.line)
         and (when.specialist is None or when.specialist == p.specialist)
+        and (when.min_age is None or age >= when.min_age)
     )
 
 
@@ -75,12 +76,26 @@ def allowed(params: TreatmentParams, name: str, p: Patient) -> bool:
     return not (opt.requires_sstr_imaging and not (p.sstr_known and p.sstr))
 
 
-def choose_treatment(params: TreatmentParams, p: Patient, line: int, u: float, first: bool) -> str:
+def first_line_done(params: TreatmentParams, p: Patient) -> bool:
+    """Whether the patient has had a line of treatment for spread disease: an option given that
+    is neither curative nor surveillance. Until then the first-line rules decide (a recurrence
+    after resection, or spread under surveillance, starts with first-line treatment)."""
+    for i, name in enumerate(TREATMENTS):
+        if p.given >> i & 1:
+            opt = params.options[name]
+            if not (opt.curative or opt.surveillance):
+                return True
+    return False
+
+
+def choose_treatment(
+    params: TreatmentParams, p: Patient, line: int, u: float, first: bool, age: float
+) -> str:
     """The option the MDT decides on, by the first matching rule (inversion over the options
     the patient may have; the ``fallback`` if none)."""
     rules = params.first_line if first else params.later_lines
     for rule in rules:
-        if matches(rule.when, p, line):
+        if matches(rule.when, p, line, age):
             names = [n for n in rule.choose if allowed(params, n, p)]
             total = sum(rule.choose[n] for n in names)
             if total <= 0.0:
@@ -106,21 +121,21 @@ def begin_line(ctx: SimContext, p: Patient, name: str, start: float) -> None:
             ctx.record(p.t_distant, p, EventKind.RECURRENCE, code=1)
     elif name != "best_supportive_care":
         start_care(p, start, survival)
-    if p.specialist and not p.care_specialist and p.care_start != INF:
-        p.care_specialist = True  # a specialist NET MDT plans the care from here
-        update_death(p, survival)
+    if p.specialist:
+        specialist_care(p, start, survival)
 
 
 def treatment_line(ctx: SimContext, p: Patient) -> ProcessGen:
     """Decision to treat after an MDT discussion, then the start (and cycles) of the line.
 
-    The first-line rules apply to the first decision after diagnosis (also when the tumour
-    was already resected at presentation and had spread), the later-line rules after that."""
+    The first-line rules apply until the patient has had a line for spread disease (see
+    :func:`first_line_done`), the later-line rules after that."""
     params = ctx.scenario.treatment
-    first = p.line == 0 or p.line_start < p.diagnosed_at
+    first = not first_line_done(params, p)
     p.line += 1
     line = p.line
-    name = choose_treatment(params, p, line, ctx.u("treatment_choice", p, line), first)
+    u = ctx.u("treatment_choice", p, line)
+    name = choose_treatment(params, p, line, u, first, p.age_at(ctx.env.now))
     code = TREATMENTS.index(name)
     opt = params.options[name]
     dtt = ctx.env.now + ctx.draw(ctx.scenario.mdt.outcome_to_decision_days, "mdt_to_dtt", p, line)
@@ -148,9 +163,10 @@ def next_scan(start: float, event: float, interval: float) -> float:
     return start + interval * max(1, math.ceil((event - start) / interval))
 
 
-def line_ends(ctx: SimContext, p: Patient) -> float:
-    """When the current line's end (recurrence, spread or progression) is found; INF if never.
-    A cured patient is discharged at the end of surveillance (recorded here)."""
+def line_ends(ctx: SimContext, p: Patient) -> tuple[float, int]:
+    """When the current line's end (recurrence, spread or progression) is found, and the stage
+    the patient is then known to have; INF if never. A cured patient is discharged at the end
+    of surveillance (recorded here)."""
     params = ctx.scenario.treatment
     fu = ctx.scenario.follow_up
     opt = params.options[p.treatment]
@@ -163,16 +179,18 @@ def line_ends(ctx: SimContext, p: Patient) -> float:
         if p.t_distant > discharge:  # cured, or recurring only after discharge
             if discharge < p.death:
                 ctx.record(discharge, p, EventKind.DISCHARGED, code=int(p.cured))
-            return p.t_distant + interval if p.t_distant != INF else INF
-        return next_scan(p.line_start, p.t_distant, interval)
+            return (p.t_distant + interval if p.t_distant != INF else INF), DISTANT
+        return next_scan(p.line_start, p.t_distant, interval), DISTANT
     pfs = opt.pfs(grade)
     if pfs is None:
-        return INF
+        return INF, DISTANT
     interval = fu.scan_interval_days_by_grade[grade]
+    if opt.surveillance and p.stage == LOCALISED:  # watched until it reaches the nodes
+        return next_scan(p.line_start, p.t_regional, interval), REGIONAL
     if p.t_distant > p.line_start:  # disease not yet spread: managed until it spreads
-        return next_scan(p.line_start, p.t_distant, interval)
+        return next_scan(p.line_start, p.t_distant, interval), DISTANT
     progression = p.line_start + ctx.draw(pfs, "progression_free", p, p.line)
-    return next_scan(p.line_start, progression, interval)
+    return next_scan(p.line_start, progression, interval), DISTANT
 
 
 def follow_up(ctx: SimContext, p: Patient) -> ProcessGen:
@@ -191,12 +209,12 @@ def follow_up(ctx: SimContext, p: Patient) -> ProcessGen:
             review = ctx.draw(fu.post_surgery_review_days, "post_surgery_review_days", p, line)
             yield from hold(ctx, p, ctx.env.now + review)
             yield from mdt_discussion(ctx, p, CLASS_REVIEW)
-        found = line_ends(ctx, p)
+        found, stage = line_ends(ctx, p)
         if found == INF:
             break
         yield from hold(ctx, p, max(found, ctx.env.now))
         ctx.record(ctx.env.now, p, EventKind.PROGRESSION, code=line)
-        p.stage = DISTANT
+        p.stage = max(stage, stage_at(ctx.env.now, p.t_regional, p.t_distant))
         if line >= params.max_lines:
             break
         yield from sstr_imaging(ctx, p)

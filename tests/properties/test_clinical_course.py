@@ -16,13 +16,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sim.config import TREATMENTS
-from sim.disease import nen_death_time
 from sim.events import EventKind as K
 from sim.kpis import patient_journeys
 from sim.model import simulate
+from sim.natural_history import DiseaseClock
 from tests.helpers import fixed, make_scenario
 
 days = st.floats(0.0, 20_000.0)
+
+
+def _death(
+    t_distant: float, survival: float, untreated: float, changes: list[tuple[float, float]]
+) -> float:
+    """NEN death for rate changes ``(time, rate)`` applied in time order."""
+    clock = DiseaseClock(survival, 1.0 / untreated)
+    for t, rate in sorted(changes, key=lambda change: change[0]):
+        clock.set_rate(t, rate, t_distant)
+    return clock.death(t_distant)
 
 
 @given(
@@ -30,31 +40,46 @@ days = st.floats(0.0, 20_000.0)
     survival=st.floats(1.0, 10_000.0),
     untreated=st.floats(0.05, 1.0),
     hr=st.floats(0.05, 1.0),
-    c1=days,
-    c2=days,
+    care=st.tuples(days, days),
+    specialist=st.tuples(days, days),
 )
 def test_earlier_care_never_brings_nen_death_forward(
-    t_distant: float, survival: float, untreated: float, hr: float, c1: float, c2: float
+    t_distant: float,
+    survival: float,
+    untreated: float,
+    hr: float,
+    care: tuple[float, float],
+    specialist: tuple[float, float],
 ) -> None:
-    early, late = sorted((c1, c2))
-    assert nen_death_time(t_distant, survival, untreated, early, hr) >= (
-        nen_death_time(t_distant, survival, untreated, late, hr) - 1e-6
-    )
+    """Care (rate 1) and specialist care (rate hr) starting earlier, each no later than in the
+    other course, never bring NEN death forward."""
+    c_early, c_late = sorted(care)
+    s_early, s_late = sorted(specialist)
+    early = _death(t_distant, survival, untreated, [(c_early, 1.0), (max(c_early, s_early), hr)])
+    late = _death(t_distant, survival, untreated, [(c_late, 1.0), (max(c_late, s_late), hr)])
+    assert early >= late - 1e-6
 
 
 @given(t_distant=days, survival=st.floats(1.0, 10_000.0), untreated=st.floats(0.05, 1.0))
 def test_untreated_disease_dies_after_its_untreated_survival(
     t_distant: float, survival: float, untreated: float
 ) -> None:
-    t = nen_death_time(t_distant, survival, untreated, float("inf"), 0.8)
-    assert t == pytest.approx(t_distant + untreated * survival)
+    assert _death(t_distant, survival, untreated, []) == pytest.approx(
+        t_distant + untreated * survival
+    )
 
 
-def test_care_from_distant_spread_gives_the_reference_survival() -> None:
-    assert nen_death_time(100.0, 1000.0, 0.7, 50.0, 1.0) == pytest.approx(1100.0)
-    assert nen_death_time(100.0, 1000.0, 0.7, 50.0, 0.8) == pytest.approx(1350.0)
+def test_the_clock_by_hand() -> None:
+    # Care from before spread: the whole reference survival at rate 1.
+    assert _death(100.0, 1000.0, 0.7, [(50.0, 1.0)]) == pytest.approx(1100.0)
+    # ... and specialist care from day 50 too: 1000 / 0.8 days.
+    assert _death(100.0, 1000.0, 0.7, [(50.0, 1.0), (50.0, 0.8)]) == pytest.approx(1350.0)
     # Care from day 170: 70 untreated days use 100 days of survival; 900 left at rate 1.
-    assert nen_death_time(100.0, 1000.0, 0.7, 170.0, 1.0) == pytest.approx(1070.0)
+    assert _death(100.0, 1000.0, 0.7, [(170.0, 1.0)]) == pytest.approx(1070.0)
+    # Specialist care from day 570 (not backdated): 470 used by then, 530 left at rate 0.8.
+    assert _death(100.0, 1000.0, 0.7, [(50.0, 1.0), (570.0, 0.8)]) == pytest.approx(1232.5)
+    # Never spreads: never kills.
+    assert _death(float("inf"), 1000.0, 0.7, [(50.0, 1.0)]) == float("inf")
 
 
 # ---------------------------------------------------------------------------------------------

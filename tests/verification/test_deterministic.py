@@ -26,6 +26,7 @@ def deterministic_overlay() -> dict[str, Any]:
         "presentation": {
             "symptomatic_share_by_site": {s: 1.0 for s in SITES},
             "patient_interval_days": fixed(PATIENT_INTERVAL),
+            "distant_symptom_interval_days": never,
             "patient_interval_multiplier_by_grade": {g: 1.0 for g in GRADES},
             "emergency_rate_per_year_by_stage": {s: 0.0 for s in STAGES},
             "incidental_rate_per_year_by_site": {s: 0.0 for s in SITES},
@@ -47,6 +48,7 @@ def deterministic_overlay() -> dict[str, Any]:
             "workup_detection_probability_by_site": {s: 1.0 for s in SITES},
             "biopsy_wait_days": fixed(BIOPSY),
             "biopsy_nondiagnostic_probability": 0.0,
+            "echocardiogram_sites": [],
             "pet_share_by_grade": {g: 1.0 for g in GRADES},
         },
         "mdt": {
