@@ -263,6 +263,21 @@ BREACH_STEPS: tuple[tuple[str, str], ...] = (
 )
 """The steps of the 62-day pathway, in order; their days add up to the 62-day clock."""
 
+BREACH_MILESTONES: tuple[str, ...] = (
+    "clock62_start_time",
+    "first_seen_time",
+    "first_biopsy_time",
+    "histopathology_listed_time",
+    "diagnosis_time",
+    "pet_time",
+    "local_mdt_time",
+    "specialist_mdt_time",
+    "decision_to_treat_time",
+    "first_treatment_time",
+)
+"""The milestone columns of ``patients.parquet`` that :func:`breach_steps` reads: every one is
+needed (a missing one would silently move its step's days into a neighbouring step)."""
+
 
 def breach_steps(patients: pd.DataFrame) -> pd.DataFrame:
     """Days each step used, for patients on the 62-day clock who started treatment.
@@ -281,14 +296,18 @@ def breach_steps(patients: pd.DataFrame) -> pd.DataFrame:
     * MDT outcome to decision to treat; decision to treatment (the 31-day interval).
 
     Returns one row per patient: identifying columns (``scenario``, ``replication`` if present),
-    one column per step, ``total_days`` and ``breach`` (total > 62 days).
+    one column per step, ``total_days`` and ``breach`` (total > 62 days). Raises KeyError if a
+    column of :data:`BREACH_MILESTONES` is missing (NaN values are fine: a step not taken).
     """
+    missing = [c for c in BREACH_MILESTONES if c not in patients]
+    if missing:
+        raise KeyError(f"breach_steps needs the milestone column(s) {', '.join(missing)}")
     p = patients[patients["clock62_start_time"].notna() & patients["first_treatment_time"].notna()]
     t0 = p["clock62_start_time"]
     seen = p["first_seen_time"].fillna(t0)
     dx = p["diagnosis_time"]
-    biopsy = p.get("first_biopsy_time", dx).fillna(dx).clip(lower=seen, upper=dx)
-    listed = p.get("histopathology_listed_time", dx).fillna(dx).clip(lower=biopsy, upper=dx)
+    biopsy = p["first_biopsy_time"].fillna(dx).clip(lower=seen, upper=dx)
+    listed = p["histopathology_listed_time"].fillna(dx).clip(lower=biopsy, upper=dx)
     staged = p["pet_time"].where(p["pet_time"].notna(), dx)
     mdt = p["specialist_mdt_time"].where(p["specialist_mdt_time"].notna(), p["local_mdt_time"])
     mdt = mdt.fillna(staged)

@@ -31,6 +31,7 @@ import pandas as pd
 
 from . import plots
 from .compare import (
+    BREACH_MILESTONES,
     BREACH_STEPS,
     COMPARISON_FILE,
     Effect,
@@ -56,29 +57,28 @@ from .io import MANIFEST, atomic_path, read_manifest, write_csv
 
 REPORT_FILE = "report.html"
 
-PATIENT_COLUMNS = [
-    "scenario",
-    "replication",
-    "patient",
-    "referral_type",
-    "stage_at_diagnosis",
-    "symptomatic",
-    "onset_time",
-    "first_gp_time",
-    "first_presentation_time",
-    "first_referral_time",
-    "referral_time",
-    "first_seen_time",
-    "diagnosis_time",
-    "pet_time",
-    "local_mdt_time",
-    "specialist_mdt_time",
-    "decision_to_treat_time",
-    "first_treatment_time",
-    "clock62_start_time",
-    "death_time",
-]
-"""The columns of ``patients.parquet`` the report reads (it never loads the rest)."""
+PATIENT_COLUMNS = list(
+    dict.fromkeys(
+        [
+            "scenario",
+            "replication",
+            "patient",
+            "referral_type",
+            "stage_at_diagnosis",
+            "symptomatic",
+            "onset_time",
+            "first_gp_time",
+            "first_presentation_time",
+            "first_referral_time",
+            "referral_time",
+            *BREACH_MILESTONES,
+            "death_time",
+        ]
+    )
+)
+"""The columns of ``patients.parquet`` the report reads (it never loads the rest): every
+milestone the 62-day breach attribution needs (:data:`sim.compare.BREACH_MILESTONES`), those of
+the interval ECDFs and cohorts."""
 
 TABLE_KPIS = (
     "diagnosed_per_year",
@@ -371,7 +371,10 @@ def build_report(folder: Path) -> ReportResult:
     scale = float(resolved[base].get("population", {}).get("population_scale", 1.0))
 
     patients = _read_patients(folder, warmup)
-    steps = breach_summary(breach_steps(patients)) if not patients.empty else pd.DataFrame()
+    # A folder written before a milestone was recorded lacks its column: no attribution then,
+    # rather than one that gives that step's days to its neighbour.
+    attributable = not patients.empty and all(c in patients for c in BREACH_MILESTONES)
+    steps = breach_summary(breach_steps(patients)) if attributable else pd.DataFrame()
     by_scenario = headlines_by_scenario(table, base)
     lines = [line for group in by_scenario.values() for line in group]
     years = float(controls.get("years", 1.0))
@@ -407,7 +410,7 @@ def _read_patients(folder: Path, warmup_days: float) -> pd.DataFrame:
     cols = [c for c in PATIENT_COLUMNS if c in present]
     p = pd.read_parquet(path, columns=cols)
     for c in PATIENT_COLUMNS:
-        if c not in p and c != "symptomatic":
+        if c not in p and c != "symptomatic" and c not in BREACH_MILESTONES:
             p[c] = float("nan")
     p = p[p["diagnosis_time"] >= warmup_days]
     return p.reset_index(drop=True)

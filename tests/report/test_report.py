@@ -88,6 +88,17 @@ def test_methods_carry_the_run_and_its_sources(run: Path) -> None:
     assert "The Ideal Pathway would" in page and "95% CI" in page
 
 
+def test_breach_attribution_gives_pathology_its_days(run: Path) -> None:
+    """Every diagnosis here waits for specialist pathology (queue and reporting), so the step
+    cannot show 0.0 days on the clock, as it did when the report did not read its milestones."""
+    page = (run / "report.html").read_text()
+    m = re.search(
+        r"<td>Specialist pathology with Ki-67</td><td class='n'>([\d.]+) \(([\d.]+)\)", page
+    )
+    assert m is not None
+    assert float(m.group(2)) > 0
+
+
 def test_report_rebuilds_from_stored_results_alone(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
