@@ -30,10 +30,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import LEVEL
+from .analysis import LEVEL, bounded_columns
 from .config import REGIONS, RunControls, Scenario
 from .io import write_json
-from .kpis import KPI_DESCRIPTIONS, ordered_kpis
+from .kpis import (
+    DERIVED_KPIS,
+    KINDS,
+    KPI_DESCRIPTIONS,
+    RANGE_KPIS,
+    kpi_bounds,
+    kpi_info,
+    ordered_kpis,
+)
 
 DAYS_PER_YEAR = 365.25
 COMPARISON_FILE = "comparison.csv"
@@ -49,28 +57,8 @@ COMPARISON_COLUMNS = [
     "diff_ci_high",
 ]
 
-RANGE_KPIS = (
-    "diagnostic_interval_days_median",
-    "symptom_to_diagnosis_days_median",
-    "stage_distant_at_diagnosis_share",
-    "rtt_62d_share",
-    "specialist_mdt_discussed_share",
-    "diagnosis_to_specialist_mdt_days_median",
-)
-"""KPIs whose spread between regions (max - min of the seven regional values, per replication)
-is reported as ``<kpi>_region_range``: the equity measure."""
-
-DERIVED_DESCRIPTIONS: dict[str, str] = {
-    "distant_diagnosed_per_year": "People a year diagnosed with distant spread (England-scaled)",
-    "localised_diagnosed_per_year": "People a year diagnosed with localised disease "
-    "(England-scaled)",
-    "spread_before_diagnosis_per_year": "People a year whose NEN spread (distant) before "
-    "diagnosis: diagnosed distant, or died of it undiagnosed (England-scaled)",
-    **{
-        f"{k}_region_range": f"Gap between regions (highest - lowest): {KPI_DESCRIPTIONS[k]}"
-        for k in RANGE_KPIS
-    },
-}
+DERIVED_DESCRIPTIONS: dict[str, str] = {k: v.label for k, v in DERIVED_KPIS.items()}
+"""Labels of the derived KPIs (declared with their kinds in :data:`sim.kpis.DERIVED_KPIS`)."""
 
 BETTER: dict[str, int] = {
     "symptom_to_diagnosis_days_median": -1,
@@ -187,21 +175,26 @@ def comparison_table(reps: pd.DataFrame, base: str) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with :data:`COMPARISON_COLUMNS`, ordered by KPI then scenario. The difference is
-    ``scenario - base`` averaged over the replications both ran (paired-t CI); for the base
-    itself it is 0 with a zero-width interval.
+    DataFrame with :data:`COMPARISON_COLUMNS`, ordered by KPI then scenario. The mean's CI keeps
+    within the KPI's bounds (:func:`sim.analysis.bounded_columns`: logit scale for shares, log
+    scale for non-negative KPIs, bounds from the KPI's kind). The difference is
+    ``scenario - base`` averaged over the replications both ran (paired-t CI, clipped to the
+    widest difference the bounds allow); for the base itself it is 0 with a zero-width interval.
     """
     scenarios = list(dict.fromkeys(reps["scenario"]))
     if base not in scenarios:
         raise ValueError(f"base scenario {base!r} not in {scenarios}")
     kpis = kpi_columns(reps)
     by = {s: g.set_index("replication")[kpis] for s, g in reps.groupby("scenario", sort=False)}
+    lower, upper = (np.array(b) for b in zip(*(kpi_bounds(k) for k in kpis), strict=True))
     parts = []
     for s in scenarios:
         common = by[s].index.intersection(by[base].index)
         diffs = by[s].loc[common] - by[base].loc[common]
-        mean, lo, hi = _t_columns(by[s].to_numpy(dtype=float))
+        mean, lo, hi = bounded_columns(by[s].to_numpy(dtype=float), lower, upper)
         d, dlo, dhi = _t_columns(diffs.to_numpy(dtype=float))
+        # A difference of two values within [lower, upper] lies within +/-(upper - lower).
+        dlo, dhi = np.fmax(dlo, lower - upper), np.fmin(dhi, upper - lower)
         parts.append(
             pd.DataFrame(
                 {
@@ -359,12 +352,9 @@ def breach_summary(steps: pd.DataFrame) -> pd.DataFrame:
 
 
 def _kind(kpi: str) -> str:
-    base = kpi.partition("__")[0]
-    if base.endswith("_share") or base.endswith("_share_region_range") or "utilisation" in base:
-        return "share"
-    if "_days" in base:
-        return "days"
-    return "count"
+    """The kind of a KPI (:data:`sim.kpis.KINDS`) from its declaration; ``count`` if unknown."""
+    info = kpi_info(kpi)
+    return info.kind if info is not None and info.kind in KINDS else "count"
 
 
 def fmt_value(kpi: str, v: float) -> str:

@@ -26,8 +26,9 @@ where they exist:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,63 +43,190 @@ NEW, PROGRESSION, REVIEW = (CASE_CLASSES.index(c) for c in ("new", "progression"
 MISATTRIBUTED = GP_OUTCOMES.index("misattributed")
 AGE_BANDS = (("under_56", 0, 55), ("56_65", 55, 65), ("66_75", 65, 75), ("over_75", 75, 200))
 
-KPI_DESCRIPTIONS: dict[str, str] = {
-    "diagnosed_per_year": "New NEN diagnoses per year (England-scaled)",
-    "symptom_to_diagnosis_days_median": "Median symptom onset to diagnosis, symptomatic patients",
-    "patient_interval_days_median": "Median symptom onset to first GP consultation",
-    "primary_care_interval_days_median": "Median first GP consultation to first referral",
-    "diagnostic_interval_days_median": "Median first presentation to diagnosis",
-    "gp_consultations_before_referral_mean": "Mean GP consultations before first referral",
-    "gp_consultations_3plus_share": "Share with 3+ GP consultations before referral",
-    "emergency_presentation_share": "Share diagnosed after an emergency presentation",
-    "urgent_referral_share": "Share diagnosed after an urgent suspected-cancer referral",
-    "incidental_share": "Share diagnosed after an incidental finding",
-    "stage_localised_at_diagnosis_share": "Share localised at diagnosis",
-    "stage_distant_at_diagnosis_share": "Share with distant spread at diagnosis",
-    "fds_28d_share": "Urgent referrals told their diagnosis within 28 days (Faster Diagnosis "
-    "Standard: clinical diagnosis at imaging, or histology if sooner)",
-    "histology_28d_share": "Urgent referrals with a histological diagnosis within 28 days",
-    "dtt_31d_share": "First treatments within 31 days of decision to treat",
-    "rtt_62d_share": "First treatments within 62 days of referral or upgrade",
-    "specialist_mdt_discussed_share": "Share of new patients discussed at a specialist NET MDT",
-    "diagnosis_to_specialist_mdt_days_median": "Median diagnosis to specialist MDT discussion",
-    "diagnosis_to_specialist_mdt_days_p90": "90th centile diagnosis to specialist MDT discussion",
-    "specialist_mdt_within_14d_share": "Share of patients listed for the specialist MDT "
-    "discussed within 14 days of diagnosis",
-    "specialist_mdt_within_21d_share": "Share of patients listed for the specialist MDT "
-    "discussed within 21 days of diagnosis",
-    "specialist_mdt_within_28d_share": "Share of patients listed for the specialist MDT "
-    "discussed within 28 days of diagnosis",
-    "mdt_rediscussions_per_year": "MDT re-discussions (progressions, reviews) per year",
-    "specialist_mdt_utilisation": "Specialist MDT slots used / offered",
-    "specialist_mdt_backlog_mean": "Mean cases left waiting after a specialist MDT meeting "
-    "(England-scaled)",
-    "pet_wait_days_median": "Median wait for Ga-68 DOTATATE PET",
-    "prrt_wait_days_median": "Median wait for the first PRRT cycle",
-    "one_year_survival_share": "Share alive one year after diagnosis",
-    "alive_diagnosed_within_5y": "People alive at the end diagnosed in the last 5 years",
-    "age_at_diagnosis_median": "Median age at diagnosis (years)",
-    "female_share": "Share female among diagnosed",
-    "nec_share": "Share of diagnoses that are neuroendocrine carcinomas (NEC)",
+
+class Kind(NamedTuple):
+    """What a kind of KPI measures: its unit and the bounds every value (and so every mean and
+    confidence interval) lies within."""
+
+    unit: str
+    lower: float
+    upper: float
+
+
+KINDS: dict[str, Kind] = {
+    "share": Kind("share of the group named (0-1; reported as %)", 0.0, 1.0),
+    "days": Kind("days", 0.0, math.inf),
+    "years": Kind("years", 0.0, math.inf),
+    "per_year": Kind("people or events a year (England-scaled)", 0.0, math.inf),
+    "count": Kind("people or cases (England-scaled)", 0.0, math.inf),
+    "mean_count": Kind("mean number per patient", 0.0, math.inf),
+}
+"""The kinds of KPI. Shares are bounded by 0 and 1; every other kind is non-negative."""
+
+
+class Kpi(NamedTuple):
+    """A KPI's plain-English label and its kind (a key of :data:`KINDS`)."""
+
+    label: str
+    kind: str
+
+
+KPIS: dict[str, Kpi] = {
+    "diagnosed_per_year": Kpi("New NEN diagnoses per year (England-scaled)", "per_year"),
+    "symptom_to_diagnosis_days_median": Kpi(
+        "Median symptom onset to diagnosis, symptomatic patients", "days"
+    ),
+    "patient_interval_days_median": Kpi("Median symptom onset to first GP consultation", "days"),
+    "primary_care_interval_days_median": Kpi(
+        "Median first GP consultation to first referral", "days"
+    ),
+    "diagnostic_interval_days_median": Kpi("Median first presentation to diagnosis", "days"),
+    "gp_consultations_before_referral_mean": Kpi(
+        "Mean GP consultations before first referral", "mean_count"
+    ),
+    "gp_consultations_3plus_share": Kpi("Share with 3+ GP consultations before referral", "share"),
+    "emergency_presentation_share": Kpi("Share diagnosed after an emergency presentation", "share"),
+    "urgent_referral_share": Kpi(
+        "Share diagnosed after an urgent suspected-cancer referral", "share"
+    ),
+    "incidental_share": Kpi("Share diagnosed after an incidental finding", "share"),
+    "stage_localised_at_diagnosis_share": Kpi("Share localised at diagnosis", "share"),
+    "stage_distant_at_diagnosis_share": Kpi("Share with distant spread at diagnosis", "share"),
+    "fds_28d_share": Kpi(
+        "Urgent referrals told their diagnosis within 28 days (Faster Diagnosis "
+        "Standard: clinical diagnosis at imaging, or histology if sooner)",
+        "share",
+    ),
+    "histology_28d_share": Kpi(
+        "Urgent referrals with a histological diagnosis within 28 days", "share"
+    ),
+    "dtt_31d_share": Kpi("First treatments within 31 days of decision to treat", "share"),
+    "rtt_62d_share": Kpi("First treatments within 62 days of referral or upgrade", "share"),
+    "specialist_mdt_discussed_share": Kpi(
+        "Share of new patients discussed at a specialist NET MDT", "share"
+    ),
+    "diagnosis_to_specialist_mdt_days_median": Kpi(
+        "Median diagnosis to specialist MDT discussion", "days"
+    ),
+    "diagnosis_to_specialist_mdt_days_p90": Kpi(
+        "90th centile diagnosis to specialist MDT discussion", "days"
+    ),
+    "specialist_mdt_within_14d_share": Kpi(
+        "Share of patients listed for the specialist MDT discussed within 14 days of diagnosis",
+        "share",
+    ),
+    "specialist_mdt_within_21d_share": Kpi(
+        "Share of patients listed for the specialist MDT discussed within 21 days of diagnosis",
+        "share",
+    ),
+    "specialist_mdt_within_28d_share": Kpi(
+        "Share of patients listed for the specialist MDT discussed within 28 days of diagnosis",
+        "share",
+    ),
+    "mdt_rediscussions_per_year": Kpi(
+        "MDT re-discussions (progressions, reviews) per year", "per_year"
+    ),
+    "specialist_mdt_utilisation": Kpi("Specialist MDT slots used / offered", "share"),
+    "specialist_mdt_backlog_mean": Kpi(
+        "Mean cases left waiting after a specialist MDT meeting (England-scaled)", "count"
+    ),
+    "pet_wait_days_median": Kpi("Median wait for Ga-68 DOTATATE PET", "days"),
+    "prrt_wait_days_median": Kpi("Median wait for the first PRRT cycle", "days"),
+    "one_year_survival_share": Kpi("Share alive one year after diagnosis", "share"),
+    "alive_diagnosed_within_5y": Kpi(
+        "People alive at the end diagnosed in the last 5 years", "count"
+    ),
+    "age_at_diagnosis_median": Kpi("Median age at diagnosis (years)", "years"),
+    "female_share": Kpi("Share female among diagnosed", "share"),
+    "nec_share": Kpi("Share of diagnoses that are neuroendocrine carcinomas (NEC)", "share"),
     **{
-        f"site_{s}_share": f"Share of diagnoses with primary site {s.replace('_', ' ')}"
+        f"site_{s}_share": Kpi(
+            f"Share of diagnoses with primary site {s.replace('_', ' ')}", "share"
+        )
         for s in SITES
     },
-    "gp_consulted_share": "Share who saw a GP about their symptoms before diagnosis",
-    "misattributed_share": "Share of GP-consulting patients whose symptoms were first "
-    "attributed to something else",
-    "one_year_survival_age_under_56_share": "One-year survival, aged 55 or under at diagnosis",
-    "one_year_survival_age_56_65_share": "One-year survival, aged 56-65 at diagnosis",
-    "one_year_survival_age_66_75_share": "One-year survival, aged 66-75 at diagnosis",
-    "one_year_survival_age_over_75_share": "One-year survival, aged over 75 at diagnosis",
-    "died_undiagnosed_per_year": "NEN deaths before diagnosis per year (registries count "
-    "them from the death certificate)",
-    "registered_per_year": "NENs a cancer registry would count a year: diagnoses plus NEN "
-    "deaths before diagnosis (death-certificate-only registrations)",
-    "one_year_survival_registry_share": "One-year survival as a registry measures it: "
-    "death-certificate-only registrations count as dying at diagnosis",
+    "gp_consulted_share": Kpi("Share who saw a GP about their symptoms before diagnosis", "share"),
+    "misattributed_share": Kpi(
+        "Share of GP-consulting patients whose symptoms were first attributed to something else",
+        "share",
+    ),
+    "one_year_survival_age_under_56_share": Kpi(
+        "One-year survival, aged 55 or under at diagnosis", "share"
+    ),
+    "one_year_survival_age_56_65_share": Kpi("One-year survival, aged 56-65 at diagnosis", "share"),
+    "one_year_survival_age_66_75_share": Kpi("One-year survival, aged 66-75 at diagnosis", "share"),
+    "one_year_survival_age_over_75_share": Kpi(
+        "One-year survival, aged over 75 at diagnosis", "share"
+    ),
+    "died_undiagnosed_per_year": Kpi(
+        "NEN deaths before diagnosis per year (registries count them from the death certificate)",
+        "per_year",
+    ),
+    "registered_per_year": Kpi(
+        "NENs a cancer registry would count a year: diagnoses plus NEN deaths before "
+        "diagnosis (death-certificate-only registrations)",
+        "per_year",
+    ),
+    "one_year_survival_registry_share": Kpi(
+        "One-year survival as a registry measures it: death-certificate-only registrations "
+        "count as dying at diagnosis",
+        "share",
+    ),
 }
-"""The KPI registry: names (part of the interface) and plain-English labels, in report order."""
+"""The KPI registry: names (part of the interface), plain-English labels and kinds (unit and
+bounds, :data:`KINDS`), in report order. Every other list of KPI facts derives from it."""
+
+RANGE_KPIS = (
+    "diagnostic_interval_days_median",
+    "symptom_to_diagnosis_days_median",
+    "stage_distant_at_diagnosis_share",
+    "rtt_62d_share",
+    "specialist_mdt_discussed_share",
+    "diagnosis_to_specialist_mdt_days_median",
+)
+"""KPIs whose spread between regions (max - min of the seven regional values, per replication)
+is reported as ``<kpi>_region_range``: the equity measure."""
+
+DERIVED_KPIS: dict[str, Kpi] = {
+    "distant_diagnosed_per_year": Kpi(
+        "People a year diagnosed with distant spread (England-scaled)", "per_year"
+    ),
+    "localised_diagnosed_per_year": Kpi(
+        "People a year diagnosed with localised disease (England-scaled)", "per_year"
+    ),
+    "spread_before_diagnosis_per_year": Kpi(
+        "People a year whose NEN spread (distant) before diagnosis: diagnosed distant, or died "
+        "of it undiagnosed (England-scaled)",
+        "per_year",
+    ),
+    # A gap between regions has its KPI's kind: days apart, or a share's percentage points.
+    **{
+        f"{k}_region_range": Kpi(
+            f"Gap between regions (highest - lowest): {KPIS[k].label}", KPIS[k].kind
+        )
+        for k in RANGE_KPIS
+    },
+}
+"""KPIs computed per replication from the others when scenarios are compared
+(:func:`sim.compare.add_derived_kpis`)."""
+
+KPI_DESCRIPTIONS: dict[str, str] = {k: v.label for k, v in KPIS.items()}
+"""Labels of :data:`KPIS` (derived from it)."""
+
+
+def kpi_info(name: str) -> Kpi | None:
+    """The declaration of a KPI, derived KPI or ``<kpi>__<region>`` (None if unknown)."""
+    base = name.partition("__")[0]
+    return KPIS.get(base) or DERIVED_KPIS.get(base)
+
+
+def kpi_bounds(name: str) -> tuple[float, float]:
+    """The bounds of a KPI's values from its kind; unknown KPIs are unbounded."""
+    info = kpi_info(name)
+    if info is None:
+        return -math.inf, math.inf
+    kind = KINDS[info.kind]
+    return kind.lower, kind.upper
 
 
 # ---------------------------------------------------------------------------------------------

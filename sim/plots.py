@@ -151,8 +151,9 @@ def stage_shares(patients: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
 
 
 def stage_bars(shares: pd.DataFrame, scenarios: list[str]) -> Figure:
-    """Stage at diagnosis: mean share per stage and scenario, with 95% CI over replications."""
-    from .analysis import t_interval
+    """Stage at diagnosis: mean share per stage and scenario, with 95% CI over replications
+    (logit scale, :func:`sim.analysis.bounded_interval`: within 0-100%)."""
+    from .analysis import bounded_interval
 
     fig = Figure(figsize=(8, 3.8))
     ax = fig.subplots()
@@ -160,7 +161,7 @@ def stage_bars(shares: pd.DataFrame, scenarios: list[str]) -> Figure:
     x = np.arange(len(STAGES))
     for i, scen in enumerate(scenarios):
         g = shares[shares["scenario"] == scen]
-        stats = [t_interval(g[s].to_numpy(dtype=float)) for s in STAGES]
+        stats = [bounded_interval(g[s].to_numpy(dtype=float), 0.0, 1.0) for s in STAGES]
         mean = np.array([m for m, _, _, _ in stats])
         err = _yerr(stats)
         ax.bar(

@@ -107,6 +107,26 @@ TABLE_KPIS = (
 """KPIs in the report's main table (every KPI is in comparison.csv)."""
 
 
+INTERVAL_METHOD = (
+    "Means over replications with 95% confidence intervals that keep within the values each "
+    "KPI can take (its kind, declared with the KPI in sim/kpis.py): shares (0-1) on the logit "
+    "scale, logit(m) &plusmn; t&middot;s/(&radic;n&middot;m(1&minus;m)), and non-negative KPIs "
+    "(days, years, counts, rates) on the log scale, m&middot;exp(&plusmn;t&middot;s/"
+    "(&radic;n&middot;m)), where m and s are the mean and standard deviation of the n "
+    "replications' values and t the 97.5% t quantile with n&minus;1 degrees of freedom; the "
+    "gaps between regions (highest &minus; lowest region in each replication, never negative) "
+    "likewise, as shares' or days' gaps. Far from a bound these are the t-interval; near one "
+    "they narrow towards it instead of crossing it. The observations are replications, not "
+    "patients (patients in one replication share its queues), so a binomial interval over "
+    "patients (Wilson) would understate the spread. A mean on a bound (every replication 0, "
+    "say) gets the t-interval clipped to the bounds. Scenario differences use common random "
+    "numbers (replication k of every scenario sees the same synthetic patients) and paired-t "
+    "intervals of the per-replication differences, clipped to the widest difference the "
+    "bounds allow (&plusmn;1 for a share)."
+)
+"""The methods section's account of the intervals (HTML)."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Scenario files' comments: the sources of every parameter
 # ---------------------------------------------------------------------------------------------
@@ -727,6 +747,7 @@ def _methods(
     kpis = "".join(f"<li><code>{_e(k)}</code>: {_e(kpi_description(k))}</li>" for k in TABLE_KPIS)
     timings = manifest.get("timings", {})
     wall = timings.get("wall_seconds")
+    reps_n = manifest.get("replications", c.get("replications", ""))
     rows = [
         (
             "1.1 Purpose",
@@ -814,13 +835,18 @@ def _methods(
         ),
         (
             "4.3 Estimation approach",
-            f"{_num(manifest.get('replications', c.get('replications', '')))} replications per "
+            f"{_num(reps_n)} replications per "
             f"scenario, base seed {_num(c.get('seed', ''))}; population scale {_num(scale)} of "
             "England (counts are England-scaled; capacities scale with the population: "
-            "session slots exactly, servers to whole servers). Means with t-based 95% "
-            "confidence intervals over replications; scenario differences use common random "
-            "numbers (replication k of every scenario sees the same synthetic patients) and "
-            "paired-t intervals of the per-replication differences.",
+            "session slots exactly, servers to whole servers). "
+            + INTERVAL_METHOD
+            + (
+                f" <b>Only {reps_n} replications:</b> fewer than 5 values per interval; the t "
+                "quantile is large and the standard deviation itself uncertain, so read every "
+                "interval as rough."
+                if isinstance(reps_n, int) and reps_n < 5
+                else ""
+            ),
         ),
         (
             "5.1 Software",
@@ -902,11 +928,22 @@ def _page(
             "scales with the population, but each queue holds fewer patients, so its waits are "
             "noisier than England's"
         )
-    if isinstance(reps, int) and reps < 10:
+    if isinstance(reps, int) and reps < 5:
+        cautions.append(
+            f"<b>only {reps} replications</b>: fewer than 5 values behind every confidence "
+            "interval, so the intervals themselves are rough (their width rests on a standard "
+            "deviation from so few values); use at least 5, better 10"
+        )
+    elif isinstance(reps, int) and reps < 10:
         cautions.append(
             f"with {reps} replications the confidence intervals of single-scenario values (and "
             "of regional values) are wide; differences between scenarios are paired and much "
             "tighter"
+        )
+    if isinstance(reps, int) and reps < 5:
+        cautions.append(
+            "single-scenario and regional intervals are wide; differences between scenarios "
+            "are paired and tighter"
         )
     small = (
         "<p class='note'>Read with care: " + "; ".join(cautions) + ". For decisions, use more "

@@ -50,7 +50,7 @@ from . import io
 from .analysis import relative_half_width, replications_needed, summarise
 from .config import REGIONS, RunControls, Scenario
 from .errors import ReplicationError, RunControlError
-from .kpis import KPI_DESCRIPTIONS, patient_journeys, replication_kpis, weekly_series
+from .kpis import KPI_DESCRIPTIONS, kpi_bounds, patient_journeys, replication_kpis, weekly_series
 from .loader import scenario_dict, scenario_hash
 from .model import simulate
 
@@ -512,7 +512,7 @@ def run_experiment(
     outputs = {sk: v for sk, v in outputs.items() if sk[1] < target}
     reps = _replications_frame(outputs, names)
     kpi_names = [c for c in reps.columns if c not in ("scenario", "replication")]
-    summary = summarise(reps, kpi_names) if len(reps) else _empty_summary()
+    summary = summarise(reps, kpi_names, bounds=kpi_bounds) if len(reps) else _empty_summary()
     timings = _timings(started)
     if out is not None:
         if len(reps):

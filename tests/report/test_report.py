@@ -15,12 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from sim.cli import main
 from sim.compare import COMPARISON_COLUMNS
+from sim.kpis import kpi_bounds
 from sim.report import parse_comments, source_of
 from tests.helpers import BASELINE, ROOT, SCENARIOS, quick_run_options
 
@@ -84,6 +86,9 @@ def test_methods_carry_the_run_and_its_sources(run: Path) -> None:
     assert "Ga-68 DOTATATE PET for every well-differentiated NET [S20]" in page
     # every baseline parameter with its source comment
     assert "population.female_share" in page and "[S1] 50.5% female" in page
+    # the interval method, and the warning that 2 replications are too few for it
+    assert "logit scale" in page and "log scale" in page
+    assert "<b>only 2 replications</b>" in page and "<b>Only 2 replications:</b>" in page
     # headlines: one sentence per headline KPI, with a confidence interval or a no-change note
     assert "The Ideal Pathway would" in page and "95% CI" in page
 
@@ -97,6 +102,28 @@ def test_breach_attribution_gives_pathology_its_days(run: Path) -> None:
     )
     assert m is not None
     assert float(m.group(2)) > 0
+
+
+def test_no_interval_leaves_its_kpis_bounds(run: Path) -> None:
+    """Every KPI of a small comparison (2 replications, 2% of England: wide t-intervals, region
+    shares of 0 and 1): each CI within the bounds of its kind, around its mean."""
+    table = pd.read_csv(run / "comparison.csv")
+    for col in ("mean", "ci_low", "ci_high", "diff_ci_low", "diff_ci_high"):
+        table[col] = table[col].astype(float)
+    est = table[table["ci_low"].notna()]
+    assert len(est) > 500
+    bounds = [kpi_bounds(k) for k in est["kpi"]]
+    lower = np.array([b[0] for b in bounds])
+    upper = np.array([b[1] for b in bounds])
+    assert np.isfinite(lower).all()  # every KPI's kind is declared
+    assert (est["ci_low"] >= lower).all() and (est["ci_high"] <= upper).all()
+    assert (est["ci_low"] <= est["mean"]).all() and (est["mean"] <= est["ci_high"]).all()
+    assert (est["diff_ci_low"] >= lower - upper).all()
+    assert (est["diff_ci_high"] <= upper - lower).all()
+    summary = pd.read_csv(run / "summary.csv").dropna(subset=["ci_low"])
+    lo = np.array([kpi_bounds(k)[0] for k in summary["kpi"]])
+    hi = np.array([kpi_bounds(k)[1] for k in summary["kpi"]])
+    assert (summary["ci_low"] >= lo).all() and (summary["ci_high"] <= hi).all()
 
 
 def test_report_rebuilds_from_stored_results_alone(run: Path, tmp_path: Path) -> None:
