@@ -53,6 +53,7 @@ from .compare import (
     unexpected_effects,
 )
 from .errors import RunControlError
+from .evidence import Source, cited_tags, read_evidence
 from .io import MANIFEST, atomic_path, read_manifest, write_csv
 
 REPORT_FILE = "report.html"
@@ -668,7 +669,7 @@ def _parameters(base: str, resolved: dict[str, Any], sources: dict[str, Any]) ->
             note = "(no comment in the file: schema default or table-level value)"
         rows.append(f"<tr><td>{_e(k)}</td><td>{_e(show(v))}</td><td>{_e(note)}</td></tr>")
     return (
-        f"<p>{len(rows)} parameters; {n_src} cite a source [Sx] (see evidence.md), {n_assume} are "
+        f"<p>{len(rows)} parameters; {n_src} cite a source [Sx] (see References), {n_assume} are "
         f"marked as assumptions or calibrated, {n_none} carry no comment (values the schema "
         "fills in by default).</p><details><summary>Every parameter of "
         f"{_e(scenario_label(base))}, with its value and source</summary><table><tr>"
@@ -808,7 +809,8 @@ def _methods(
         (
             "3.1-3.4 Data, parameters and assumptions",
             "Every parameter's value and source (the scenario file's own comment, citing "
-            "evidence.md [Sx] or marked <i>assumption</i>) is listed below.",
+            "docs/evidence.md [Sx] or marked <i>assumption</i>) is listed below; the references "
+            "of the sources cited close this section.",
         ),
         (
             "Limitations",
@@ -878,7 +880,49 @@ def _methods(
     table = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
     return (
         "<p>Reported following the STRESS-DES checklist (Monks et al. 2019).</p>"
-        f"<table>{table}</table>" + _parameters(base, resolved, sources)
+        f"<table>{table}</table>"
+        + _parameters(base, resolved, sources)
+        + _bibliography(names, sources)
+    )
+
+
+def scenario_texts(source: dict[str, Any]) -> list[str]:
+    """Every comment of a scenario file and the files it extends (from :func:`scenario_sources`)."""
+    return [
+        source.get("header", ""),
+        *source.get("keys", {}).values(),
+        *source.get("tables", {}).values(),
+        *(c.get("header", "") for c in source.get("chain", [])),
+    ]
+
+
+_REPORT_CITES = "[S33], [S35]"
+"""The sources the report's own text cites (the NHS standards' thresholds)."""
+
+
+def _bibliography(
+    names: list[str], sources: dict[str, Any], evidence: dict[str, Source] | None = None
+) -> str:
+    """The references of every source tag the scenarios shown cite in their files' comments."""
+    texts = [t for n in names for t in scenario_texts(sources.get(n, {}))]
+    tags = cited_tags([*texts, _REPORT_CITES])
+    if not tags:
+        return ""
+    table = read_evidence() if evidence is None else evidence
+    items = []
+    for tag in tags:
+        row = table.get(tag)
+        ref = (
+            re.sub(r"\*([^*]+)\*", r"<i>\1</i>", _e(row.reference))
+            if row
+            else "(not in docs/evidence.md)"
+        )
+        items.append(f"<li id='{_e(tag)}'><b>[{_e(tag)}]</b> {ref}</li>")
+    return (
+        "<h3>References</h3>"
+        f"<p>The {len(tags)} sources cited in the comments of the scenario files compared here "
+        "(and the files they extend) and in this report; docs/evidence.md in the repository "
+        "says what each gives the model.</p><ul class='refs'>" + "".join(items) + "</ul>"
     )
 
 
@@ -997,7 +1041,7 @@ England and by region, is in <code>comparison.csv</code>.</p>
             "Share meeting each NHS standard",
             "28-day Faster Diagnosis Standard (urgent referral to diagnosis; threshold 75%), "
             "31-day decision to treatment (96%), 62-day referral or upgrade to treatment (85%) "
-            "[S33], [S35].",
+            f"{_REPORT_CITES}.",
         )
     }
 <h3>Which step used the days in 62-day breaches</h3>
@@ -1039,6 +1083,7 @@ England and by region, is in <code>comparison.csv</code>.</p>
 {_methods(manifest, names, resolved, sources, descriptions)}
 <p class="small">Built by <code>nenpath report</code> from the stored results in this folder
 (manifest.json, replications.csv, patients.parquet, series.parquet, scenario_sources.json).
-Sources [Sx] refer to the project's evidence file (evidence.md).</p>
+Sources [Sx] refer to the project's evidence table (docs/evidence.md); their references
+close the methods.</p>
 </body></html>
 """
