@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,17 +91,38 @@ is meant as an improvement, so an effect in the other direction (CI excluding ze
 by :func:`unexpected_effects` for the report's closing note. KPIs not listed (counts of
 diagnoses, utilisation, case-mix shares) have no better direction."""
 
-LABELS = {
-    "current_practice": "Current practice",
-    "ideal_pathway": "The Ideal Pathway",
-    "national_commissioning": "National commissioning",
-    "ideal_plus_national": "The Ideal Pathway with national commissioning",
-}
+_TITLES: ContextVar[dict[str, tuple[str, str]] | None] = ContextVar("scenario_titles", default=None)
 
 
-def scenario_label(name: str) -> str:
-    """A scenario's name as people read it (``ideal_pathway`` -> ``The Ideal Pathway``)."""
-    return LABELS.get(name, name.replace("_", " ").capitalize())
+def titles_of(resolved: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """``{name: (title, short_title)}`` from resolved scenarios (a manifest's ``resolved``
+    entries); empty strings where a file gives none."""
+    return {
+        name: (str(r.get("title") or ""), str(r.get("short_title") or ""))
+        for name, r in resolved.items()
+    }
+
+
+@contextmanager
+def scenario_titles(titles: dict[str, tuple[str, str]]) -> Iterator[None]:
+    """Within the block, :func:`scenario_label` reads scenarios' titles from ``titles``
+    (:func:`titles_of`): the report and its sentences name scenarios as their files title
+    them."""
+    token = _TITLES.set(titles)
+    try:
+        yield
+    finally:
+        _TITLES.reset(token)
+
+
+def scenario_label(name: str, short: bool = False) -> str:
+    """A scenario as people read it: its file's ``title`` (``short_title`` if ``short`` and the
+    file gives one), inside :func:`scenario_titles`; else its name in words
+    (``ring_fenced_prrt`` -> ``Ring fenced prrt``)."""
+    title, short_title = (_TITLES.get() or {}).get(name, ("", ""))
+    if short and short_title:
+        return short_title
+    return title or name.replace("_", " ").capitalize()
 
 
 def kpi_description(kpi: str) -> str:

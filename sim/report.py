@@ -49,6 +49,8 @@ from .compare import (
     lookup,
     read_sources,
     scenario_label,
+    scenario_titles,
+    titles_of,
     unchanged,
     unexpected_effects,
 )
@@ -57,6 +59,9 @@ from .evidence import Source, cited_tags, read_evidence
 from .io import MANIFEST, atomic_path, read_manifest, write_csv
 
 REPORT_FILE = "report.html"
+
+SCENARIO_LABEL_KEYS = ("name", "title", "short_title", "description")
+"""Top-level scenario keys that name or describe it: not parameters, never levers."""
 
 PATIENT_COLUMNS = list(
     dict.fromkeys(
@@ -396,25 +401,31 @@ def build_report(folder: Path) -> ReportResult:
     # rather than one that gives that step's days to its neighbour.
     attributable = not patients.empty and all(c in patients for c in BREACH_MILESTONES)
     steps = breach_summary(breach_steps(patients)) if attributable else pd.DataFrame()
-    by_scenario = headlines_by_scenario(table, base)
-    lines = [line for group in by_scenario.values() for line in group]
-    years = float(controls.get("years", 1.0))
-    horizon = float(controls.get("horizon_days", warmup + years * 365.25))
-    groups = {
-        s: c
-        for s in names[1:]
-        if not patients.empty
-        and (c := cohorts(patients, base, s, horizon, years, scale)) is not None
-    }
-    unexpected = unexpected_effects(table, base, steps if not steps.empty else None, groups, scale)
+    # Headlines, explanations, figures and headings name scenarios by their files' titles.
+    with scenario_titles(titles_of(resolved)):
+        by_scenario = headlines_by_scenario(table, base)
+        lines = [line for group in by_scenario.values() for line in group]
+        years = float(controls.get("years", 1.0))
+        horizon = float(controls.get("horizon_days", warmup + years * 365.25))
+        groups = {
+            s: c
+            for s in names[1:]
+            if not patients.empty
+            and (c := cohorts(patients, base, s, horizon, years, scale)) is not None
+        }
+        unexpected = unexpected_effects(
+            table, base, steps if not steps.empty else None, groups, scale
+        )
 
-    sources = read_sources(folder)
-    for s in manifest["scenarios"]:
-        if s["name"] not in sources and s.get("file") and Path(s["file"]).is_file():
-            sources[s["name"]] = scenario_sources(Path(s["file"]))
+        sources = read_sources(folder)
+        for s in manifest["scenarios"]:
+            if s["name"] not in sources and s.get("file") and Path(s["file"]).is_file():
+                sources[s["name"]] = scenario_sources(Path(s["file"]))
 
-    figures = _figures(folder, table, patients, steps, names, warmup, scale)
-    page = _page(manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved)
+        figures = _figures(folder, table, patients, steps, names, warmup, scale)
+        page = _page(
+            manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved
+        )
     path = folder / REPORT_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -522,8 +533,13 @@ def _diff_text(kpi: str, r: dict[str, float]) -> str:
 
 
 def _kpi_table(table: pd.DataFrame, names: list[str], kpis: tuple[str, ...]) -> str:
-    head = "<tr><th>KPI</th>" + "".join(f"<th>{_e(scenario_label(s))}</th>" for s in names)
-    head += "".join(f"<th>{_e(scenario_label(s))} &minus; base</th>" for s in names[1:]) + "</tr>"
+    head = "<tr><th>KPI</th>" + "".join(
+        f"<th>{_e(scenario_label(s, short=True))}</th>" for s in names
+    )
+    head += (
+        "".join(f"<th>{_e(scenario_label(s, short=True))} &minus; base</th>" for s in names[1:])
+        + "</tr>"
+    )
     rows = []
     for k in kpis:
         if table[table["kpi"] == k].empty:
@@ -543,7 +559,7 @@ def _breach_table(steps: pd.DataFrame, names: list[str]) -> str:
     if steps.empty:
         return ""
     head = "<tr><th>step</th>" + "".join(
-        f"<th>{_e(scenario_label(s))}: mean days in breaches (all on clock)<br>"
+        f"<th>{_e(scenario_label(s, short=True))}: mean days in breaches (all on clock)<br>"
         "share of breaches where it used the most days</th>"
         for s in names
     )
@@ -613,7 +629,7 @@ def _levers(
         changed = [
             k
             for k in sorted(set(flat) | set(flat_base), key=_key_order(flat, flat_base))
-            if k not in ("name", "description") and flat.get(k) != flat_base.get(k)
+            if k not in SCENARIO_LABEL_KEYS and flat.get(k) != flat_base.get(k)
         ]
         rows = "".join(
             f"<tr><td>{_e(k)}</td><td>{_e(show(flat_base.get(k, '(absent)')))}</td>"
@@ -657,7 +673,7 @@ def _parameters(base: str, resolved: dict[str, Any], sources: dict[str, Any]) ->
     rows = []
     n_src = n_assume = n_none = 0
     for k, v in flat.items():
-        if k in ("name", "description"):
+        if k in SCENARIO_LABEL_KEYS:
             continue
         note = source_of(k, src)
         if re.search(r"\[S\d+", note):

@@ -21,6 +21,9 @@ from sim.compare import (
     comparison_table,
     headlines,
     lookup,
+    scenario_label,
+    scenario_titles,
+    titles_of,
     unexpected_effects,
 )
 from sim.config import REGIONS
@@ -224,6 +227,19 @@ def _table(rows: list[tuple[str, str, float, float, float, float]]) -> pd.DataFr
     )
 
 
+def test_scenarios_are_named_by_their_titles() -> None:
+    resolved = {
+        "ideal_pathway": {"title": "The Ideal Pathway", "short_title": "Ideal"},
+        "ring_fenced_prrt": {},
+    }
+    assert scenario_label("ideal_pathway") == "Ideal pathway"  # outside: the name in words
+    with scenario_titles(titles_of(resolved)):
+        assert scenario_label("ideal_pathway") == "The Ideal Pathway"
+        assert scenario_label("ideal_pathway", short=True) == "Ideal"
+        assert scenario_label("ring_fenced_prrt", short=True) == "Ring fenced prrt"
+    assert scenario_label("ideal_pathway") == "Ideal pathway"
+
+
 def test_headlines_state_numbers_and_uncertainty() -> None:
     table = _table(
         [
@@ -237,7 +253,8 @@ def test_headlines_state_numbers_and_uncertainty() -> None:
             ("rtt_62d_share", "ideal_pathway", 0.61, 0.01, -0.02, 0.04),
         ]
     )
-    lines = headlines(table, "current_practice")
+    with scenario_titles({"ideal_pathway": ("The Ideal Pathway", "")}):
+        lines = headlines(table, "current_practice")
     assert (
         "The Ideal Pathway would cut the median time from first presentation to diagnosis "
         "from 54 days to 40 days (-14 days, 95% CI -20 to -8.0 days)." in lines

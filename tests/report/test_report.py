@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -147,6 +148,25 @@ def test_report_rebuilds_from_stored_results_alone(run: Path, tmp_path: Path) ->
     assert main(["report", str(copy)]) == 0
     assert (copy / "comparison.csv").read_bytes() == (run / "comparison.csv").read_bytes()
     assert (copy / "report.html").read_text() == (run / "report.html").read_text()
+
+
+def test_headings_and_headlines_use_the_files_titles(run: Path, tmp_path: Path) -> None:
+    page = (run / "report.html").read_text()
+    assert "<h3>The Ideal Pathway compared with Current practice</h3>" in page
+    # retitle the stored scenario: the rebuilt report follows the title, not the file name
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for s in manifest["scenarios"]:
+        if s["name"] == "ideal_pathway":
+            s["resolved"].update(title="A zebra crossing plan", short_title="Zebra")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(copy)]) == 0
+    page = (copy / "report.html").read_text()
+    assert "<h3>A zebra crossing plan compared with Current practice</h3>" in page
+    assert "A zebra crossing plan would" in page
+    assert "<th>Zebra</th>" in page and "<th>Zebra &minus; base</th>" in page
+    assert "The Ideal Pathway" not in page.split("<h2>Methods")[0].split("<p>A discrete")[1]
 
 
 def test_report_of_an_empty_folder_is_a_one_line_error(
