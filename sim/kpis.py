@@ -54,12 +54,12 @@ class Kind(NamedTuple):
 
 
 KINDS: dict[str, Kind] = {
-    "share": Kind("share of the group named (0-1; reported as %)", 0.0, 1.0),
+    "share": Kind("share, 0-1 (shown as %)", 0.0, 1.0),
     "days": Kind("days", 0.0, math.inf),
     "years": Kind("years", 0.0, math.inf),
-    "per_year": Kind("people or events a year (England-scaled)", 0.0, math.inf),
-    "count": Kind("people or cases (England-scaled)", 0.0, math.inf),
-    "mean_count": Kind("mean number per patient", 0.0, math.inf),
+    "per_year": Kind("a year, England-scaled", 0.0, math.inf),
+    "count": Kind("number, England-scaled", 0.0, math.inf),
+    "mean_count": Kind("mean per patient", 0.0, math.inf),
 }
 """The kinds of KPI. Shares are bounded by 0 and 1; every other kind is non-negative."""
 

@@ -454,9 +454,10 @@ def run_experiment(
         io.write_json(out / io.MANIFEST, manifest)
     loaded = set(outputs)
 
-    show = sys.stderr.isatty() if progress is None else progress
+    # None: a bar on a terminal, one line per finished replication otherwise (a log, CI).
+    mode = ("bar" if sys.stderr.isatty() else "lines") if progress is None else progress
     target = controls.replications
-    bar = _Progress(show, len(scenarios) * target, done=sum(1 for (_, k) in outputs if k < target))
+    bar = _Progress(mode, len(scenarios) * target, done=sum(1 for (_, k) in outputs if k < target))
     try:
         while True:
             failed = {(f.scenario, f.replication) for f in failures}
@@ -483,14 +484,19 @@ def run_experiment(
                             f"replication {res.replication} of {res.scenario} "
                             f"(seed {res.seed}) failed; the others go on"
                         )
-                        bar.advance(1)
+                        bar.advance(1, scenario=res.scenario, replication=res.replication)
                         continue
                     outputs[(res.scenario, res.replication)] = res.kpis
                     if out is not None:
                         _write_part(out, res)
                     if on_output is not None:
                         on_output(res)
-                    bar.advance(1, _half_width_text(outputs, names[0], target))
+                    bar.advance(
+                        1,
+                        _half_width_text(outputs, names[0], target),
+                        scenario=res.scenario,
+                        replication=res.replication,
+                    )
             if precision is None or target >= max_replications:
                 break
             kept = {sk: v for sk, v in outputs.items() if sk[1] < target}
@@ -673,12 +679,17 @@ def _manifest(
 
 
 class _Progress:
-    """A progress bar on standard error: replications done, ETA and the main KPI's current CI
-    half-width (relative to its mean). Silent when ``show`` is false."""
+    """Progress on standard error. ``mode`` True or ``"bar"``: a bar with replications done,
+    ETA and the main KPI's current CI half-width (relative to its mean); ``"lines"``: one plain
+    line per finished replication (scenario, replication, elapsed time, ETA), for logs; False:
+    silent."""
 
-    def __init__(self, show: bool, total: int, done: int = 0):
+    def __init__(self, mode: bool | str, total: int, done: int = 0):
         self._bar: Any = None
-        if show:
+        self._lines = mode == "lines"
+        self._total, self._done, self._resumed = total, done, done
+        self._started = time.perf_counter()
+        if mode is True or mode == "bar":
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -704,14 +715,38 @@ class _Progress:
             # Replications reused by a resume count as done without skewing the ETA.
             self._task = self._bar.add_task("run", total=total, completed=done, hw="")
 
-    def advance(self, n: int, text: str | None = None) -> None:
+    def advance(
+        self,
+        n: int,
+        text: str | None = None,
+        scenario: str | None = None,
+        replication: int | None = None,
+    ) -> None:
+        self._done += n
+        if self._lines and n:
+            self._line(scenario, replication, text)
         if self._bar is not None and n:
             if text is None:
                 self._bar.update(self._task, advance=n)
             else:
                 self._bar.update(self._task, advance=n, hw=text)
 
+    def _line(self, scenario: str | None, replication: int | None, text: str | None) -> None:
+        elapsed = time.perf_counter() - self._started
+        # Replications reused by a resume took no time now: the rate is over this session's.
+        ran = self._done - self._resumed
+        left = max(self._total - self._done, 0)
+        eta = _clock(elapsed / ran * left) if ran > 0 else "-:--:--"
+        what = f"{scenario} replication {replication}" if scenario is not None else "replication"
+        hw = f"; {text}" if text else ""
+        print(
+            f"{what} done ({self._done}/{self._total}); elapsed {_clock(elapsed)}, ETA {eta}{hw}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def extend(self, n: int) -> None:
+        self._total += n
         if self._bar is not None:
             task = self._bar.tasks[0]
             self._bar.update(self._task, total=(task.total or 0) + n)
@@ -719,7 +754,15 @@ class _Progress:
     def note(self, text: str) -> None:
         if self._bar is not None:
             self._bar.console.print(text)
+        elif self._lines:
+            print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss``."""
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
