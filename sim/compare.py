@@ -257,6 +257,28 @@ def _t_columns(x: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, ...]:
     return mean, mean - half, mean + half
 
 
+REGIONS_FILE = "regions.csv"
+REGION_COLUMNS = ["kpi", "region", *COMPARISON_COLUMNS[1:]]
+
+
+def regional_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Every KPI reported by region, England first: the comparison rows of ``<kpi>`` (region
+    ``england``) and ``<kpi>__<region>``, with ``kpi`` and ``region`` apart
+    (:data:`REGION_COLUMNS`), ordered by KPI, region, scenario. KPIs without regional values
+    (the gaps between regions) are left out."""
+    kpi = table["kpi"].astype(str)
+    base = kpi.str.partition("__")[0]
+    region = kpi.str.partition("__")[2].replace("", "england")
+    regional = set(base[region != "england"])
+    out = table.assign(kpi=base, region=region)[base.isin(regional)]
+    order = {r: i for i, r in enumerate(["england", *REGIONS])}
+    korder = {k: i for i, k in enumerate(dict.fromkeys(base))}
+    sorder = {s: i for i, s in enumerate(dict.fromkeys(table["scenario"]))}
+    keys = {"kpi": korder, "region": order, "scenario": sorder}
+    out = out.sort_values(["kpi", "region", "scenario"], key=lambda c: c.map(keys[str(c.name)]))
+    return out[REGION_COLUMNS].reset_index(drop=True)
+
+
 def lookup(table: pd.DataFrame, kpi: str, scenario: str) -> dict[str, float]:
     """The comparison row of ``kpi`` for ``scenario`` as a dict (NaNs if absent)."""
     hit = np.flatnonzero(

@@ -19,6 +19,7 @@ sources the run actually used even if the files change later.
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 import re
@@ -34,6 +35,7 @@ from .compare import (
     BREACH_MILESTONES,
     BREACH_STEPS,
     COMPARISON_FILE,
+    REGIONS_FILE,
     Effect,
     add_derived_kpis,
     breach_steps,
@@ -48,12 +50,14 @@ from .compare import (
     kpi_description,
     lookup,
     read_sources,
+    regional_table,
     scenario_label,
     scenario_titles,
     titles_of,
     unchanged,
     unexpected_effects,
 )
+from .config import REGIONS
 from .errors import RunControlError
 from .evidence import Source, cited_tags, read_evidence
 from .io import MANIFEST, atomic_path, read_manifest, write_csv
@@ -390,6 +394,8 @@ def build_report(folder: Path) -> ReportResult:
     reps = add_derived_kpis(reps)
     table = comparison_table(reps, base)
     write_csv(folder / COMPARISON_FILE, table)
+    regions = regional_table(table)
+    write_csv(folder / REGIONS_FILE, regions)
 
     controls = manifest.get("controls", {})
     warmup = float(controls.get("warmup_days", 0.0))
@@ -425,7 +431,7 @@ def build_report(folder: Path) -> ReportResult:
         figures = _figures(folder, table, patients, steps, names, warmup, scale)
         page = _page(
             manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved
-        )
+        ).replace(_REGIONS_SLOT, _regions_section(regions, names))
     path = folder / REPORT_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -585,6 +591,48 @@ def _breach_table(steps: pd.DataFrame, names: list[str]) -> str:
         for s in names
     )
     return f"<table>{head}</tr>{''.join(rows)}{tail}</tr></table>"
+
+
+_REGIONS_SLOT = "<!-- every KPI by region -->"
+
+
+def _regions_section(regions: pd.DataFrame, names: list[str]) -> str:
+    """Every KPI by region, one collapsed table per scenario, and regions.csv embedded as a
+    download (a data: link: the page still loads nothing from elsewhere)."""
+    if regions.empty:
+        return ""
+    csv = regions.to_csv(index=False).encode()
+    link = (
+        f"<a download='{REGIONS_FILE}' href='data:text/csv;base64,"
+        f"{base64.b64encode(csv).decode()}'>{REGIONS_FILE}</a>"
+    )
+    places = ["england", *REGIONS]
+    head = "<tr><th>KPI</th>" + "".join(
+        f"<th>{_e(p.replace('_', ' ').title())}</th>" for p in places
+    )
+    parts = []
+    for s in names:
+        sub = regions[regions["scenario"] == s].set_index(["kpi", "region"])
+        rows = []
+        for kpi in dict.fromkeys(sub.index.get_level_values(0)):
+            cells = [f"<td>{_e(kpi_description(kpi))}<br><span class='small'>{_e(kpi)}</span></td>"]
+            for p in places:
+                if (kpi, p) in sub.index:
+                    r = sub.loc[(kpi, p)]
+                    row = {c: float(r[c]) for c in ("mean", "ci_low", "ci_high")}
+                    cells.append(f"<td class='n'>{_ci_text(kpi, row)}</td>")
+                else:
+                    cells.append("<td></td>")
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append(
+            f"<details><summary>{_e(scenario_label(s))}: every KPI by region</summary>"
+            f"<table>{head}</tr>{''.join(rows)}</table></details>"
+        )
+    return (
+        "<h3>Every KPI by region</h3><p>Mean over replications (95% CI) of every KPI in England "
+        f"and each NHS region. The same numbers, with the paired differences from the base, "
+        f"are in {link} (also written beside this report).</p>" + "".join(parts)
+    )
 
 
 def _range_table(table: pd.DataFrame, names: list[str]) -> str:
@@ -1093,6 +1141,7 @@ England and by region, is in <code>comparison.csv</code>.</p>
     }
 <p>Gap between the highest and lowest region, per replication, then averaged (95% CI):</p>
 {_range_table(table, names)}
+{_REGIONS_SLOT}
 <h2 id="closing">Closing note: effects opposite to what the levers imply</h2>
 {_closing(unexpected)}
 <h2>Methods (STRESS-DES)</h2>

@@ -22,7 +22,8 @@ import pytest
 from PIL import Image
 
 from sim.cli import main
-from sim.compare import COMPARISON_COLUMNS
+from sim.compare import COMPARISON_COLUMNS, REGION_COLUMNS
+from sim.config import REGIONS
 from sim.kpis import kpi_bounds
 from sim.report import parse_comments, source_of
 from tests.helpers import BASELINE, ROOT, SCENARIOS, quick_run_options
@@ -73,7 +74,7 @@ def test_report_loads_nothing_from_elsewhere(run: Path) -> None:
     page = (run / "report.html").read_text()
     assert "<script" not in page and "<link" not in page and "@import" not in page
     for ref in re.findall(r"(?:src|href)\s*=\s*['\"]([^'\"]*)", page):
-        assert ref.startswith(("data:image/png;base64,", "#")), ref[:60]
+        assert ref.startswith(("data:image/png;base64,", "data:text/csv;base64,", "#")), ref[:60]
     assert "url(" not in page
 
 
@@ -137,6 +138,26 @@ def test_methods_end_with_the_references_the_scenarios_cite(run: Path) -> None:
     assert "not in docs/evidence.md" not in refs
     # only what is cited: the economics sources are cited by no scenario compared here
     assert "S150" not in cited and "S190" not in cited
+
+
+def test_every_kpi_by_region_in_a_table_and_a_downloadable_csv(run: Path) -> None:
+    regions = pd.read_csv(run / "regions.csv")
+    assert list(regions.columns) == REGION_COLUMNS
+    table = pd.read_csv(run / "comparison.csv").set_index(["kpi", "scenario"])
+    places = ["england", *REGIONS]
+    for kpi, g in regions.groupby("kpi"):
+        # every place for every scenario, England first, each row as in comparison.csv
+        assert list(g["region"]) == [p for p in places for _ in range(2)], kpi
+        for _, r in g.iterrows():
+            name = kpi if r["region"] == "england" else f"{kpi}__{r['region']}"
+            expect = table.loc[(name, r["scenario"])]
+            for col in ("mean", "ci_low", "ci_high", "diff_vs_base"):
+                assert r[col] == pytest.approx(expect[col], nan_ok=True), (name, col)
+    assert {"rtt_62d_share", "distant_diagnosed_per_year"} <= set(regions["kpi"])
+    page = (run / "report.html").read_text()
+    (data,) = re.findall(r"download='regions.csv' href='data:text/csv;base64,([^']+)'", page)
+    assert base64.b64decode(data) == (run / "regions.csv").read_bytes()
+    assert page.count("every KPI by region</summary>") == 2
 
 
 def test_report_rebuilds_from_stored_results_alone(run: Path, tmp_path: Path) -> None:
