@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import LEVEL, bounded_columns
+from .analysis import LEVEL, bounded_columns, bounded_interval
 from .config import REGIONS, RunControls, Scenario
 from .io import write_json
 from .kpis import (
@@ -277,6 +277,56 @@ def regional_table(table: pd.DataFrame) -> pd.DataFrame:
     keys = {"kpi": korder, "region": order, "scenario": sorder}
     out = out.sort_values(["kpi", "region", "scenario"], key=lambda c: c.map(keys[str(c.name)]))
     return out[REGION_COLUMNS].reset_index(drop=True)
+
+
+UTILISATION_FILE = "utilisation.csv"
+UTILISATION_COLUMNS = [
+    "resource",
+    "base",
+    "region",
+    "kind",
+    "scenario",
+    "capacity",
+    "utilisation",
+    "ci_low",
+    "ci_high",
+    "n",
+]
+
+
+def utilisation_table(resources: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Mean utilisation of every capacity resource per scenario over replications, with its
+    95% CI (:func:`sim.analysis.bounded_interval`: within 0-1 for weekly sessions, whose slots
+    used cannot exceed those offered; non-negative for server pools, whose services may run past
+    a shift's end). ``resources`` holds :func:`sim.kpis.resource_utilisation` rows with
+    ``scenario`` and ``replication``. Columns :data:`UTILISATION_COLUMNS`, in the order of
+    ``names`` and of the resources."""
+    rows = []
+    order = list(dict.fromkeys(resources["resource"]))
+    for s in names:
+        mine = resources[resources["scenario"] == s]
+        for name in order:
+            g = mine[mine["resource"] == name]
+            if g.empty:
+                continue
+            first = g.iloc[0]
+            upper = 1.0 if first["kind"] == "sessions" else math.inf
+            mean, lo, hi, n = bounded_interval(g["utilisation"].to_numpy(dtype=float), 0.0, upper)
+            rows.append(
+                {
+                    "resource": name,
+                    "base": first["base"],
+                    "region": first["region"],
+                    "kind": first["kind"],
+                    "scenario": s,
+                    "capacity": float(g["capacity"].mean()),
+                    "utilisation": mean,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": n,
+                }
+            )
+    return pd.DataFrame(rows, columns=UTILISATION_COLUMNS)
 
 
 def lookup(table: pd.DataFrame, kpi: str, scenario: str) -> dict[str, float]:

@@ -36,6 +36,8 @@ from .compare import (
     BREACH_STEPS,
     COMPARISON_FILE,
     REGIONS_FILE,
+    UTILISATION_COLUMNS,
+    UTILISATION_FILE,
     Effect,
     add_derived_kpis,
     breach_steps,
@@ -56,6 +58,7 @@ from .compare import (
     titles_of,
     unchanged,
     unexpected_effects,
+    utilisation_table,
 )
 from .config import REGIONS
 from .errors import RunControlError
@@ -396,6 +399,9 @@ def build_report(folder: Path) -> ReportResult:
     write_csv(folder / COMPARISON_FILE, table)
     regions = regional_table(table)
     write_csv(folder / REGIONS_FILE, regions)
+    utilisation = _read_utilisation(folder, names)
+    if not utilisation.empty:
+        write_csv(folder / UTILISATION_FILE, utilisation)
 
     controls = manifest.get("controls", {})
     warmup = float(controls.get("warmup_days", 0.0))
@@ -432,10 +438,20 @@ def build_report(folder: Path) -> ReportResult:
         page = _page(
             manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved
         ).replace(_REGIONS_SLOT, _regions_section(regions, names))
+        page = page.replace(_UTILISATION_SLOT, _utilisation_section(utilisation, names))
     path = folder / REPORT_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return ReportResult(path, table, lines, unexpected)
+
+
+def _read_utilisation(folder: Path, names: list[str]) -> pd.DataFrame:
+    """:func:`sim.compare.utilisation_table` of the folder's resources.parquet (empty without
+    one: a run stored before resources were recorded)."""
+    path = folder / "resources.parquet"
+    if not path.is_file():
+        return pd.DataFrame(columns=UTILISATION_COLUMNS)
+    return utilisation_table(pd.read_parquet(path), names)
 
 
 def _read_patients(folder: Path, warmup_days: float) -> pd.DataFrame:
@@ -594,6 +610,56 @@ def _breach_table(steps: pd.DataFrame, names: list[str]) -> str:
 
 
 _REGIONS_SLOT = "<!-- every KPI by region -->"
+_UTILISATION_SLOT = "<!-- utilisation of every capacity resource -->"
+
+
+def _csv_link(frame: pd.DataFrame, name: str) -> str:
+    """A download link carrying ``frame`` as CSV inside the page (a data: URL)."""
+    data = base64.b64encode(frame.to_csv(index=False).encode()).decode()
+    return f"<a download='{name}' href='data:text/csv;base64,{data}'>{name}</a>"
+
+
+def _utilisation_section(util: pd.DataFrame, names: list[str]) -> str:
+    """Utilisation of every capacity resource, one table per resource type (rows: its
+    instances by region; columns: scenarios), and utilisation.csv as a download."""
+    if util.empty:
+        return "<p class='small'>(Resource use was not recorded in this run.)</p>"
+    parts = []
+    for base, g in util.groupby("base", sort=False):
+        kind = g["kind"].iloc[0]
+        unit = "slots per session" if kind == "sessions" else "servers"
+        head = "<tr><th>resource</th>" + "".join(
+            f"<th>{_e(scenario_label(s, short=True))}: {unit}; utilisation (95% CI)</th>"
+            for s in names
+        )
+        rows = []
+        for _, r in g.groupby("resource", sort=False):
+            cells = [f"<td>{_e(r['region'].iloc[0].replace('_', ' ').title())}</td>"]
+            for s in names:
+                x = r[r["scenario"] == s]
+                if x.empty:
+                    cells.append("<td></td>")
+                    continue
+                x0 = x.iloc[0]
+                ci = (
+                    f" ({100 * x0['ci_low']:.0f}&ndash;{100 * x0['ci_high']:.0f}%)"
+                    if x0["ci_low"] == x0["ci_low"]
+                    else ""
+                )
+                cells.append(
+                    f"<td class='n'>{x0['capacity']:g}; {100 * x0['utilisation']:.0f}%"
+                    f"<span class='small'>{ci}</span></td>"
+                )
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append(f"<h4>{_e(base)} ({_e(kind)})</h4><table>{head}</tr>{''.join(rows)}</table>")
+    return (
+        "<p>Share of each resource's capacity used in the measured window, mean over "
+        "replications (95% CI): for weekly sessions, slots filled / slots offered at the sessions "
+        "held; for server pools, busy server-days / server-days on duty (a service that runs past "
+        "its shift's end can take this above 100%). Capacity is as run (at a population scale "
+        "below 1, slots per session are fractional: whole slots on average). Also as "
+        f"{_csv_link(util, UTILISATION_FILE)}.</p>" + "".join(parts)
+    )
 
 
 def _regions_section(regions: pd.DataFrame, names: list[str]) -> str:
@@ -601,11 +667,7 @@ def _regions_section(regions: pd.DataFrame, names: list[str]) -> str:
     download (a data: link: the page still loads nothing from elsewhere)."""
     if regions.empty:
         return ""
-    csv = regions.to_csv(index=False).encode()
-    link = (
-        f"<a download='{REGIONS_FILE}' href='data:text/csv;base64,"
-        f"{base64.b64encode(csv).decode()}'>{REGIONS_FILE}</a>"
-    )
+    link = _csv_link(regions, REGIONS_FILE)
     places = ["england", *REGIONS]
     head = "<tr><th>KPI</th>" + "".join(
         f"<th>{_e(p.replace('_', ' ').title())}</th>" for p in places
@@ -1129,6 +1191,8 @@ England and by region, is in <code>comparison.csv</code>.</p>
             "England-scaled (divided by the population scale). Grey: warm-up (not measured).",
         )
     }
+<h2>Capacity resources: how much is used</h2>
+{_UTILISATION_SLOT}
 <h2>Regions</h2>
 {
         _img(

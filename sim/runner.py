@@ -50,7 +50,15 @@ from . import io
 from .analysis import relative_half_width, replications_needed, summarise
 from .config import REGIONS, RunControls, Scenario
 from .errors import ReplicationError, RunControlError
-from .kpis import KPI_DESCRIPTIONS, kpi_bounds, patient_journeys, replication_kpis, weekly_series
+from .kpis import (
+    KPI_DESCRIPTIONS,
+    RESOURCE_COLUMNS,
+    kpi_bounds,
+    patient_journeys,
+    replication_kpis,
+    resource_utilisation,
+    weekly_series,
+)
 from .loader import scenario_dict, scenario_hash
 from .model import simulate
 
@@ -70,6 +78,9 @@ class ReplicationOutput:
     wall_seconds: float
     sim_events: int
     logged_events: int
+    resources: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RESOURCE_COLUMNS))
+    """Use of every capacity resource in the measured window
+    (:func:`sim.kpis.resource_utilisation`)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,9 @@ def run_replication(
     series = weekly_series(result, journeys)
     series.insert(0, "replication", replication)
     series.insert(0, "scenario", scenario.name)
+    resources = resource_utilisation(result)
+    resources.insert(0, "replication", replication)
+    resources.insert(0, "scenario", scenario.name)
     return ReplicationOutput(
         scenario=scenario.name,
         replication=replication,
@@ -122,6 +136,7 @@ def run_replication(
         wall_seconds=result.wall_seconds,
         sim_events=result.sim_events,
         logged_events=len(result.events["time"]),
+        resources=resources,
     )
 
 
@@ -597,6 +612,7 @@ def _write_part(out: Path, res: ReplicationOutput) -> None:
     paths = io.part_paths(out, res.scenario, res.replication)
     io.write_parquet(paths["journeys"], res.journeys)
     io.write_parquet(paths["series"], res.series)
+    io.write_parquet(paths["resources"], _resource_frame(res))
     # The KPI file is written last: its presence marks the replication as finished.
     io.write_json(
         paths["kpis"],
@@ -610,6 +626,23 @@ def _write_part(out: Path, res: ReplicationOutput) -> None:
             "kpis": res.kpis,
         },
     )
+
+
+def _resource_frame(res: ReplicationOutput) -> pd.DataFrame:
+    """The replication's resource use with a fixed schema (so parts concatenate)."""
+    frame = res.resources
+    if frame.empty:
+        frame = pd.DataFrame(
+            {"scenario": pd.Series(dtype=str), "replication": pd.Series(dtype="int64")}
+            | {
+                c: pd.Series(dtype=float if c in _RESOURCE_NUMBERS else str)
+                for c in RESOURCE_COLUMNS
+            }
+        )
+    return frame.astype({c: float for c in _RESOURCE_NUMBERS} | {"replication": "int64"})
+
+
+_RESOURCE_NUMBERS = ("capacity", "offered", "used", "utilisation")
 
 
 def _load_parts(out: Path, names: list[str]) -> dict[tuple[str, int], dict[str, float]]:
@@ -639,6 +672,9 @@ def _finish_folder(
     )
     io.concat_parquet(
         [io.part_paths(out, s, int(k))["series"] for s, k in keys], out / "series.parquet"
+    )
+    io.concat_parquet(
+        [io.part_paths(out, s, int(k))["resources"] for s, k in keys], out / "resources.parquet"
     )
 
 

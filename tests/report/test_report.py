@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from sim.cli import main
-from sim.compare import COMPARISON_COLUMNS, REGION_COLUMNS
+from sim.compare import COMPARISON_COLUMNS, REGION_COLUMNS, UTILISATION_COLUMNS
 from sim.config import REGIONS
 from sim.kpis import kpi_bounds
 from sim.report import parse_comments, source_of
@@ -158,6 +158,29 @@ def test_every_kpi_by_region_in_a_table_and_a_downloadable_csv(run: Path) -> Non
     (data,) = re.findall(r"download='regions.csv' href='data:text/csv;base64,([^']+)'", page)
     assert base64.b64decode(data) == (run / "regions.csv").read_bytes()
     assert page.count("every KPI by region</summary>") == 2
+
+
+def test_utilisation_of_every_capacity_resource(run: Path) -> None:
+    util = pd.read_csv(run / "utilisation.csv")
+    assert list(util.columns) == UTILISATION_COLUMNS
+    resources = pd.read_parquet(run / "resources.parquet")
+    # every capacity resource instance, for both scenarios, over both replications
+    assert set(util["resource"]) == set(resources["resource"])
+    assert {"specialist_mdt", "pet", "histopathology", "surgery", "prrt"} <= set(util["base"])
+    assert len(util) == 2 * resources["resource"].nunique() and (util["n"] == 2).all()
+    est = util.dropna(subset=["ci_low"])
+    assert (est["ci_low"] >= 0).all() and (est["ci_low"] <= est["utilisation"]).all()
+    sessions = est[est["kind"] == "sessions"]
+    assert (sessions["ci_high"] <= 1).all()
+    # the specialist MDT rows are the regional utilisation KPI of comparison.csv
+    table = pd.read_csv(run / "comparison.csv").set_index(["kpi", "scenario"])
+    for _, r in util[util["base"] == "specialist_mdt"].iterrows():
+        kpi = f"specialist_mdt_utilisation__{r['region']}"
+        assert r["utilisation"] == pytest.approx(table.loc[(kpi, r["scenario"]), "mean"])
+    page = (run / "report.html").read_text()
+    (data,) = re.findall(r"download='utilisation.csv' href='data:text/csv;base64,([^']+)'", page)
+    assert base64.b64decode(data) == (run / "utilisation.csv").read_bytes()
+    assert "<h4>histopathology (servers)</h4>" in page
 
 
 def test_report_rebuilds_from_stored_results_alone(run: Path, tmp_path: Path) -> None:
