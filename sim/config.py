@@ -91,6 +91,11 @@ else:
         "transplant",
         "watchful_waiting",
         "best_supportive_care",
+        "folfiri",
+        "interferon",
+        "mibg",
+        "radiotherapy",
+        "clinical_trial",
     ]
     ResourceName = Literal[
         "local_mdt", "specialist_mdt", "pet", "histopathology", "surgery", "prrt"
@@ -221,6 +226,9 @@ BySiteRate = Annotated[
 BySitePos = Annotated[
     dict[Site, PosFloat], BeforeValidator(_table_fill(SITES)), AfterValidator(_reorder(SITES))
 ]
+BySiteNonNeg = Annotated[
+    dict[Site, NonNegFloat], BeforeValidator(_table_fill(SITES)), AfterValidator(_reorder(SITES))
+]
 BySiteGradeShares = Annotated[
     dict[Site, GradeShares], BeforeValidator(_table_fill(SITES)), AfterValidator(_reorder(SITES))
 ]
@@ -240,14 +248,6 @@ ByGradeDist = Annotated[
 ]
 ByStageRate = Annotated[
     dict[Stage, NonNegFloat], BeforeValidator(_table_fill(STAGES)), AfterValidator(_reorder(STAGES))
-]
-ByStageDist = Annotated[
-    dict[Stage, Distribution],
-    BeforeValidator(_table_fill(STAGES)),
-    AfterValidator(_reorder(STAGES)),
-]
-ByGradeByStageDist = Annotated[
-    dict[Grade, ByStageDist], BeforeValidator(_table_fill(GRADES)), AfterValidator(_reorder(GRADES))
 ]
 ByRegionProb = Annotated[
     dict[Region, Probability],
@@ -367,6 +367,16 @@ class GP(Strict):
         return [mis - to_urgent - to_tests, tests + to_tests, urgent + to_urgent, routine]
 
 
+class ResectedAtPresentation(Strict):
+    """Tumours removed by the operation or endoscopy that found them: an appendix NET at
+    appendicectomy, a rectal NET at polypectomy, a tumour resected at emergency surgery. The
+    specimen's histology is the diagnosis (no biopsy) and the resection is the first treatment
+    (``surgery_curative``, or ``endoscopic_resection`` at the endoscopy sites)."""
+
+    incidental: BySiteProb = Field(description="Share of incidental findings found this way.")
+    emergency: BySiteProb = Field(description="Share of emergency presentations resected.")
+
+
 class Presentation(Strict):
     """Competing routes to first presentation (see :mod:`sim.natural_history`)."""
 
@@ -384,6 +394,12 @@ class Presentation(Strict):
     )
     incidental_rate_per_year_by_site: BySiteRate
     men1_surveillance_interval_days: PosFloat
+    terminal_presentation_fraction: Probability = Field(
+        description="Undiagnosed distant disease brings the patient to hospital as an emergency "
+        "at the latest after this fraction of its untreated survival (the decline before a NEN "
+        "death); 1 = no such presentation."
+    )
+    resected_at_presentation: ResectedAtPresentation
     gp: GP
 
 
@@ -406,7 +422,12 @@ class Diagnostics(Strict):
     biopsy_wait_days: Distribution
     biopsy_nondiagnostic_probability: Probability
     pet_share_by_grade: ByGradeProb = Field(
-        description="Share of newly diagnosed patients who have Ga-68 DOTATATE PET for staging."
+        description="Share of newly diagnosed patients who have Ga-68 DOTATATE PET for staging "
+        "(for G3 and NEC, the PET staging they get, FDG or Ga-68, on the same PET lists)."
+    )
+    sstr_imaging_at_progression_probability: Probability = Field(
+        description="A specialist NET MDT re-discussing a progressing G1/G2 patient whose SSTR "
+        "status is not known from imaging asks for Ga-68 PET first (PET lists)."
     )
 
 
@@ -422,6 +443,10 @@ class MDT(Strict):
     )
     outcome_to_decision_days: Distribution = Field(
         description="MDT discussion to the decision to treat agreed with the patient."
+    )
+    specialist_referral_at_progression_probability: Probability = Field(
+        description="Share of progressions discussed at a local MDT that it refers on to the "
+        "specialist NET MDT, which then holds the patient's care."
     )
 
 
@@ -536,10 +561,31 @@ class TreatmentOption(Strict):
     )
     cycles: PosInt = 1
     cycle_interval_days: NonNegFloat = 0.0
-    curative: bool = False
-    progression_free_days: Distribution | None = Field(
-        None, description="Time from start to progression; absent means no further line."
+    curative: bool = Field(
+        False, description="Removes the disease unless it recurs (see treatment.recurrence_*)."
     )
+    progression_free_days: Distribution | None = Field(
+        None,
+        description="Time from start to progression of distant disease; absent means no "
+        "further line.",
+    )
+    progression_free_days_by_grade: dict[Grade, Distribution] = Field(
+        default_factory=dict,
+        description="Overrides progression_free_days for the grades named.",
+    )
+    specialist_only: bool = Field(
+        False, description="Only a specialist NET MDT recommends it (NHS England)."
+    )
+    requires_sstr_imaging: bool = Field(
+        False, description="Only for patients whose SSTR-positive status is known from imaging."
+    )
+    repeatable: bool = Field(
+        False, description="May be given again at a later line (otherwise never twice)."
+    )
+
+    def pfs(self, grade: str) -> Distribution | None:
+        """The progression-free time distribution for a patient of ``grade``."""
+        return self.progression_free_days_by_grade.get(grade, self.progression_free_days)
 
 
 class Conditions(Strict):
@@ -549,6 +595,9 @@ class Conditions(Strict):
     functional: bool | None = None
     sstr_positive: bool | None = None
     line: list[PosInt] | None = None
+    specialist: bool | None = Field(
+        None, description="Whether a specialist NET MDT holds the patient's care."
+    )
 
 
 class Rule(Strict):
@@ -567,17 +616,42 @@ def _catch_all_last(rules: list[Rule]) -> list[Rule]:
 Rules = Annotated[list[Rule], AfterValidator(_catch_all_last)]
 
 
+class ResectedStageFactors(Strict):
+    """A factor for each stage at which resection can cure (not distant)."""
+
+    localised: PosFloat
+    regional: PosFloat
+
+
 class TreatmentParams(Strict):
     options: dict[Treatment, TreatmentOption]
     first_line: Rules
     later_lines: Rules
     max_lines: PosInt
-    recurrence_probability_by_grade: ByGradeProb
-    recurrence_days: Distribution
+    recurrence_probability_by_grade: ByGradeProb = Field(
+        description="Chance that curative treatment leaves disease that later recurs as distant "
+        "disease, by grade (multiplied by the site and stage factors, capped at 1)."
+    )
+    recurrence_multiplier_by_site: BySiteNonNeg
+    recurrence_multiplier_by_stage: ResectedStageFactors = Field(
+        description="By the true stage at resection; resection of disease already distant "
+        "never cures, whatever this says."
+    )
+    recurrence_time_multiplier: float = Field(
+        ge=1.0,
+        description="Residual disease left by a resection becomes distant this many times "
+        "later than the untreated tumour would have spread (1 = resection does not delay it).",
+    )
+    fallback: Treatment = Field(
+        "best_supportive_care",
+        description="What is given when a rule's options are all ruled out (given before, "
+        "specialist-only, or needing SSTR imaging).",
+    )
 
     @model_validator(mode="after")
     def _options_defined(self) -> TreatmentParams:
         used = {t for rules in (self.first_line, self.later_lines) for r in rules for t in r.choose}
+        used.add(self.fallback)
         missing = sorted(used - set(self.options))
         if missing:
             raise ValueError(
@@ -587,20 +661,35 @@ class TreatmentParams(Strict):
 
 
 class FollowUp(Strict):
-    scan_interval_days_on_treatment: PosFloat
-    scan_interval_days_after_curative: PosFloat
+    scan_interval_days_by_grade: ByGradePos = Field(
+        description="Surveillance imaging interval on non-curative management."
+    )
+    scan_interval_days_after_curative_by_grade: ByGradePos
+    surveillance_years_after_cure_by_site: BySiteNonNeg = Field(
+        description="Follow-up after curative treatment before discharge if nothing recurs."
+    )
     post_surgery_review_probability: Probability
     post_surgery_review_days: Distribution
 
 
 class Survival(Strict):
-    disease_survival_days: ByGradeByStageDist = Field(
-        description="Time from diagnosis to NEN death by grade and stage at diagnosis "
-        "(for undiagnosed distant disease: from distant spread)."
+    distant_survival_days: ByGradeDist = Field(
+        description="NEN death clock: survival from distant spread for disease cared for by a "
+        "local team from the start, for a 65-year-old at the reference site (multiplied by "
+        "the site and age factors)."
+    )
+    site_hazard_ratio: BySitePos = Field(
+        description="Hazard ratio of NEN death by primary site (survival divided by it)."
     )
     untreated_survival_factor: PosFloat = Field(
-        description="Undiagnosed distant disease kills after this fraction of the survival time "
-        "the patient would have had if diagnosed at distant spread."
+        le=1.0,
+        description="Distant disease with no care kills after this fraction of the time it "
+        "takes under care (undiagnosed, or best supportive care only).",
+    )
+    specialist_care_hazard_ratio: PosFloat = Field(
+        le=1.0,
+        description="Hazard ratio of NEN death for distant disease whose care a specialist NET "
+        "MDT plans, against a local team.",
     )
     age_time_ratio_per_decade: PosFloat = Field(
         description="Accelerated-failure-time factor on survival per decade of age above 65."

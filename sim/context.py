@@ -54,6 +54,7 @@ PATIENT_COLUMNS = (
     "t_surveillance",
     "t_other_death",
     "t_undiagnosed_death",
+    "survival_ref",
 )
 """Population and clock arrays a :class:`Patient` is built from, in constructor order."""
 
@@ -65,16 +66,24 @@ def patient_rows(ids: Any, pop: PopulationArrays, clocks: Clocks) -> Iterator[tu
 
 
 class Patient:
-    """One patient: fixed attributes, pre-drawn clocks and the state the journey changes."""
+    """One patient: fixed attributes, pre-drawn clocks and the state the journey changes.
+
+    ``t_regional`` and ``t_distant`` start as the untreated course; curative treatment moves
+    them (:func:`sim.disease.resect`), and ``death`` follows the disease and its care
+    (:func:`sim.disease.update_death`)."""
 
     __slots__ = (
         "age",
+        "care_specialist",
+        "care_start",
         "clock62_start",
+        "cured",
         "death",
         "death_cause",
         "diagnosed_at",
         "female",
         "functional",
+        "given",
         "grade",
         "id",
         "line",
@@ -86,7 +95,9 @@ class Patient:
         "site",
         "specialist",
         "sstr",
+        "sstr_known",
         "stage",
+        "survival_ref",
         "t_distant",
         "t_emergency",
         "t_gp",
@@ -118,6 +129,7 @@ class Patient:
             self.t_surveillance,
             self.t_other_death,
             und,
+            self.survival_ref,
         ) = row
         self.death = min(self.t_other_death, und)
         self.death_cause = CAUSE_OTHER if self.t_other_death <= und else CAUSE_NEN
@@ -129,6 +141,13 @@ class Patient:
         self.clock62_start = INF
         self.treatment = ""
         self.line_start = INF
+        self.care_start = INF
+        self.care_specialist = False
+        self.cured = False
+        self.given = 0
+        """Bit set of the treatments given so far (bit i = config.TREATMENTS[i])."""
+        self.sstr_known = False
+        """Whether SSTR status is known from SSTR imaging (Ga-68 PET)."""
 
     def age_at(self, t: float) -> float:
         return self.age + (t - self.onset) / 365.25

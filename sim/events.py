@@ -56,6 +56,13 @@ class EventKind(IntEnum):
     """Progression (or recurrence) found at a surveillance scan; code = line that progressed."""
     DEATH = 13
     """Death; code = 0 NEN death, 1 other cause."""
+    DISCHARGED = 14
+    """Discharged from follow-up after curative treatment; code = 1 if the disease was
+    removed, 0 if it will recur (found later, after the patient presents again)."""
+    RECURRENCE = 15
+    """Disease left behind by curative treatment becomes distant (the disease event itself,
+    recorded arithmetically; the PROGRESSION that follows is when a scan finds it); code = 1,
+    or 0 if the disease had already spread when it was resected (recorded at the resection)."""
     QUEUE_JOIN = 20
     """Case listed for / queued at a resource; resource = resource id; code = case class."""
     SERVICE_START = 21

@@ -159,18 +159,46 @@ KPIS: dict[str, Kpi] = {
         "One-year survival, aged over 75 at diagnosis", "share"
     ),
     "died_undiagnosed_per_year": Kpi(
-        "NEN deaths before diagnosis per year (registries count them from the death certificate)",
+        "NEN deaths per year of people who presented but died before a histological diagnosis "
+        "(registries count them from clinical records)",
         "per_year",
     ),
     "registered_per_year": Kpi(
         "NENs a cancer registry would count a year: diagnoses plus NEN deaths before "
-        "diagnosis (death-certificate-only registrations)",
+        "histological diagnosis (seen in hospital, or death-certificate-only)",
         "per_year",
     ),
     "one_year_survival_registry_share": Kpi(
         "One-year survival as a registry measures it: death-certificate-only registrations "
         "count as dying at diagnosis",
         "share",
+    ),
+    "unseen_nen_deaths_per_year": Kpi(
+        "NEN deaths per year of people never seen by health services for it "
+        "(death-certificate-only registrations)",
+        "per_year",
+    ),
+    "unseen_nen_death_share": Kpi(
+        "Death-certificate-only share of registrations: NEN deaths never seen by health "
+        "services / (diagnoses + NEN deaths before diagnosis)",
+        "share",
+    ),
+    "nen_deaths_per_year": Kpi(
+        "NEN deaths per year, diagnosed or not (England-scaled)", "per_year"
+    ),
+    "five_year_survival_share": Kpi(
+        "Share alive five years after diagnosis (diagnosed 5-10 years before the end of the run)",
+        "share",
+    ),
+    "rediscussed_share": Kpi(
+        "Share of new patients discussed again (progression or review) within 12 months of "
+        "their first MDT discussion",
+        "share",
+    ),
+    "prrt_patients_per_year": Kpi("Patients starting PRRT per year (England-scaled)", "per_year"),
+    "prrt_appendix_share": Kpi("Share of PRRT patients with an appendix primary", "share"),
+    "prrt_localised_at_diagnosis_share": Kpi(
+        "Share of PRRT patients localised at diagnosis", "share"
     ),
 }
 """The KPI registry: names (part of the interface), plain-English labels and kinds (unit and
@@ -341,10 +369,14 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
     j["local_mdt_time"] = first(K.SERVICE_START, frame=at(starts, "local_mdt", NEW))
     j["specialist_mdt_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "specialist_mdt", NEW))
     j["specialist_mdt_time"] = first(K.SERVICE_START, frame=at(starts, "specialist_mdt", NEW))
-    j["pet_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "pet"))
-    j["pet_time"] = first(K.SERVICE_START, frame=at(starts, "pet"))
+    j["pet_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "pet", NEW))
+    j["pet_time"] = first(K.SERVICE_START, frame=at(starts, "pet", NEW))
     j["prrt_listed_time"] = first(K.QUEUE_JOIN, frame=at(joins, "prrt"))
     j["prrt_start_time"] = first(K.SERVICE_START, frame=at(starts, "prrt"))
+    discussions = pd.concat([at(starts, "local_mdt"), at(starts, "specialist_mdt")])
+    j["first_mdt_time"] = first(K.SERVICE_START, frame=discussions[discussions["code"] == NEW])
+    again = discussions[discussions["code"] != NEW].groupby("patient")["time"].min()
+    j["mdt_rediscussion_time"] = again.reindex(j.index)
     j["decision_to_treat_time"] = first(K.DECISION_TO_TREAT)
     j["first_treatment_time"] = first(K.TREATMENT_START)
     tcode = first(K.TREATMENT_START, "code").reindex(j.index).fillna(-1).astype(int)
@@ -475,6 +507,24 @@ def patient_kpis(
     ]
     out["died_undiagnosed_per_year"] = len(undiagnosed) / years / scale
     out["registered_per_year"] = out["diagnosed_per_year"] + out["died_undiagnosed_per_year"]
+    five = j[
+        (j["diagnosis_time"] > horizon_days - 10 * DAYS_PER_YEAR)
+        & (j["diagnosis_time"] <= horizon_days - 5 * DAYS_PER_YEAR)
+    ]
+    out["five_year_survival_share"] = _share(
+        ~((five["death_time"] - five["diagnosis_time"]) <= 5 * DAYS_PER_YEAR)
+    )
+    nen_dead = (j["death_cause"] == 0) & (j["death_time"] >= warmup_days)
+    out["nen_deaths_per_year"] = float((nen_dead & (j["death_time"] <= horizon_days)).sum())
+    out["nen_deaths_per_year"] /= years * scale
+    prrt = j[(j["prrt_start_time"] >= warmup_days) & (j["prrt_start_time"] <= horizon_days)]
+    discussed = d["first_mdt_time"] <= horizon_days - DAYS_PER_YEAR
+    out["rediscussed_share"] = _share(
+        (d["mdt_rediscussion_time"] - d["first_mdt_time"]) <= DAYS_PER_YEAR, discussed
+    )
+    out["prrt_patients_per_year"] = len(prrt) / years / scale
+    out["prrt_appendix_share"] = _share(prrt["site"] == "appendix")
+    out["prrt_localised_at_diagnosis_share"] = _share(prrt["stage_at_diagnosis"] == "localised")
     dco = int((undiagnosed["death_time"] <= horizon_days - DAYS_PER_YEAR).sum())
     n_1y = len(one_year) + dco
     out["one_year_survival_registry_share"] = float(alive_1y.sum()) / n_1y if n_1y else float("nan")
@@ -689,7 +739,29 @@ def replication_kpis(result: RunResult, journeys: pd.DataFrame | None = None) ->
         reg.update(capacity_kpis(result, ev[(ev["patient"] < 0) | (ev_region == r)], region))
         for k, v in reg.items():
             out[f"{k}__{region}"] = v
+    _unseen_deaths(result, out)
     return {k: out[k] for k in ordered_kpis(out)}
+
+
+def _unseen_deaths(result: RunResult, out: dict[str, float]) -> None:
+    """Add the death-certificate-only KPIs (England and ``__<region>``): NEN deaths of people
+    the simulation never saw (they are in ``result.extra``, not in the event log)."""
+    times = result.extra.get("unseen_nen_death_time")
+    regions = result.extra.get("unseen_nen_death_region")
+    if times is None or regions is None:
+        return
+    w0, h, scale = result.warmup_days, result.horizon_days, result.population_scale
+    years = (h - w0) / DAYS_PER_YEAR
+    inside = (times >= w0) & (times <= h)
+    for suffix, mask in [("", inside)] + [
+        (f"__{region}", inside & (regions == r)) for r, region in enumerate(REGIONS)
+    ]:
+        unseen = float(mask.sum()) / years / scale
+        out[f"unseen_nen_deaths_per_year{suffix}"] = unseen
+        out[f"nen_deaths_per_year{suffix}"] = out.get(f"nen_deaths_per_year{suffix}", 0.0) + unseen
+        registered = out.get(f"registered_per_year{suffix}", float("nan")) + unseen
+        out[f"registered_per_year{suffix}"] = registered
+        out[f"unseen_nen_death_share{suffix}"] = unseen / registered if registered else float("nan")
 
 
 def ordered_kpis(names: Any) -> list[str]:

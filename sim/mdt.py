@@ -4,7 +4,8 @@ After diagnosis, tumours are staged with Ga-68 DOTATATE PET for the share of pat
 (PET lists are capacity). Then the case is discussed: a new patient is referred to the
 specialist NET MDT with a region-dependent probability, some via their local site-specific MDT
 first, and the rest are managed by the local MDT. Progressions and post-surgery reviews return
-to whichever team holds the patient's care. Discussions take MDT slots
+to whichever team holds the patient's care; a local MDT refers some progressions on to the
+specialist NET MDT (which then holds the care). Discussions take MDT slots
 (:class:`sim.resources.SlottedService`), so new patients, progressions and reviews compete for
 them under the meeting's priority rule.
 """
@@ -12,22 +13,49 @@ them under the meeting's priority rule.
 from __future__ import annotations
 
 from .config import GRADES, REGIONS
-from .context import CLASS_NEW, Patient, ProcessGen, SimContext, hold, use
+from .context import CLASS_NEW, CLASS_PROGRESSION, Patient, ProcessGen, SimContext, hold, use
 
 
 def staging(ctx: SimContext, p: Patient) -> ProcessGen:
-    """Ga-68 DOTATATE PET for staging, for the share of patients who get it."""
+    """Ga-68 DOTATATE PET for staging, for the share of patients who get it; it makes the
+    patient's SSTR status known."""
     share = ctx.scenario.diagnostics.pet_share_by_grade[GRADES[p.grade]]
     if ctx.u("pet", p) < share:
         yield from use(ctx, p, "pet", CLASS_NEW, deadline=p.clock62_start + 62)
+        p.sstr_known = True
+
+
+def sstr_imaging(ctx: SimContext, p: Patient) -> ProcessGen:
+    """Before re-discussing a progressing G1/G2 patient whose SSTR status imaging has not
+    shown, a specialist NET MDT usually asks for Ga-68 PET (it decides on SSTR-directed
+    therapy)."""
+    if p.sstr_known or not p.specialist or GRADES[p.grade] not in ("G1", "G2"):
+        return
+    prob = ctx.scenario.diagnostics.sstr_imaging_at_progression_probability
+    if ctx.u("pet_at_progression", p, p.line) < prob:
+        yield from use(ctx, p, "pet", CLASS_PROGRESSION)
+        p.sstr_known = True
 
 
 def mdt_discussion(ctx: SimContext, p: Patient, case_class: int) -> ProcessGen:
     """Discussion of a new diagnosis, a progression or a review; returns when discussed."""
+    mdt = ctx.scenario.mdt
     if case_class != CLASS_NEW:
         yield from use(ctx, p, "specialist_mdt" if p.specialist else "local_mdt", case_class)
+        if (
+            case_class == CLASS_PROGRESSION
+            and not p.specialist
+            and ctx.u("specialist_referral_at_progression", p, p.line)
+            < mdt.specialist_referral_at_progression_probability
+        ):
+            yield from hold(
+                ctx,
+                p,
+                ctx.env.now + ctx.draw(mdt.referral_processing_days, "mdt_referral", p, p.line),
+            )
+            yield from use(ctx, p, "specialist_mdt", case_class)
+            p.specialist = True
         return
-    mdt = ctx.scenario.mdt
     deadline = p.clock62_start + 62
     refer = (
         ctx.u("specialist_referral", p)

@@ -187,6 +187,9 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
         & (first < clocks.t_undiagnosed_death)
         & (first < clocks.t_other_death)
     )
+    # NEN deaths of people never seen by health services (death-certificate-only registrations)
+    und = clocks.t_undiagnosed_death
+    unseen = ~arrive & (und < clocks.t_other_death) & (und <= first) & (und >= 0) & (und <= horizon)
     ids = np.flatnonzero(arrive)
     ids = ids[np.argsort(first[ids], kind="stable")]
     draws.keep_only(ids)
@@ -228,6 +231,10 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
         sim_events=_events_processed(env),
         pending_events=len(getattr(env, "_queue", ())),
         wall_seconds=time.perf_counter() - started,
+        extra={
+            "unseen_nen_death_time": und[unseen],
+            "unseen_nen_death_region": pop.region[unseen],
+        },
     )
 
 

@@ -21,9 +21,13 @@ Competing routes to first presentation (whichever clock rings first)
 
 Death
     Other-cause death from a Gompertz law (modal age and dispersion, by age at onset). NEN death
-    before diagnosis only from distant disease: distant spread + the untreated fraction of a
-    survival time drawn for distant disease. (Survival after diagnosis is drawn afresh at
-    diagnosis from its own uniform: sharing one would let only the long-lived reach diagnosis.)
+    comes only from distant disease, on a clock anchored to the disease (:mod:`sim.disease`):
+    each patient has a reference survival from distant spread (by grade, site and age), drawn
+    once from their own uniform; untreated disease uses it up faster than disease under care.
+    Undiagnosed, the disease runs untreated: NEN death at distant spread + the untreated
+    fraction of that survival, unless the terminal decline brings the patient to hospital
+    first (an emergency presentation at the latest after ``terminal_presentation_fraction``
+    of it). Diagnosis itself changes nothing; care does, from the day it starts.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class Clocks:
     t_surveillance: NDArray[np.float64]
     t_other_death: NDArray[np.float64]
     t_undiagnosed_death: NDArray[np.float64]
+    survival_ref: NDArray[np.float64]
+    """Reference survival (days) from distant spread under a local team's care."""
 
     @property
     def first_presentation(self) -> NDArray[np.float64]:
@@ -111,15 +117,6 @@ def gompertz_remaining_years(
     """Remaining lifetime (years) at ``age`` under a Gompertz law with mode ``modal`` and
     dispersion ``dispersion`` (cumulative hazard exp((a - M)/s) (exp(x/s) - 1)), by inversion."""
     return dispersion * np.log1p(-np.log1p(-u) * np.exp((modal - age) / dispersion))
-
-
-def disease_survival_days(
-    survival: Survival, grade: int, stage: int, age: float, u: float
-) -> float:
-    """NEN survival (days) from diagnosis for one patient, from their survival uniform."""
-    dist = survival.disease_survival_days[GRADES[grade]][STAGES[stage]]
-    factor = survival.age_time_ratio_per_decade ** ((age - 65.0) / 10.0)
-    return dist.sample1(u) * factor
 
 
 def draw_clocks(
@@ -187,16 +184,13 @@ def draw_clocks(
         surv.other_cause_modal_age_years,
         surv.other_cause_dispersion_years,
     )
-    u_s = draws.column("untreated_survival")
-    s_dist = np.zeros(n)
-    age_at_dist = pop.age + np.maximum(t_dist - onset, 0) / 365.25
+    s_ref = survival_reference_days(surv, pop, t_dist, draws.column("untreated_survival"))
+    untreated = surv.untreated_survival_factor * s_ref
     finite = np.isfinite(t_dist)
-    for g, name in enumerate(GRADES):
-        m = (grade == g) & finite
-        d = surv.disease_survival_days[name]["distant"]
-        s_dist[m] = d.ppf(u_s[m])
-    s_dist *= surv.age_time_ratio_per_decade ** ((age_at_dist - 65.0) / 10.0)
-    t_und = np.where(finite, t_dist + surv.untreated_survival_factor * s_dist, INF)
+    t_und = np.where(finite, t_dist + untreated, INF)
+    if pres.terminal_presentation_fraction < 1.0:
+        terminal = np.where(finite, t_dist + pres.terminal_presentation_fraction * untreated, INF)
+        t_em = np.minimum(t_em, terminal)
 
     return Clocks(
         stage_at_onset=stage0,
@@ -208,4 +202,23 @@ def draw_clocks(
         t_surveillance=t_surv,
         t_other_death=t_oc,
         t_undiagnosed_death=t_und,
+        survival_ref=s_ref,
     )
+
+
+def survival_reference_days(
+    surv: Survival, pop: PopulationArrays, t_dist: NDArray[np.float64], u: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Each patient's reference survival from distant spread (days; see :class:`Clocks`): the
+    grade's distribution at the patient's own uniform, divided by the site's hazard ratio
+    (exact for the exponential, an accelerated-failure-time reading otherwise) and scaled by
+    age at distant spread (or at onset, for disease that never spreads)."""
+    n = pop.n
+    s = np.zeros(n)
+    for g, name in enumerate(GRADES):
+        m = pop.grade == g
+        s[m] = surv.distant_survival_days[name].ppf(u[m])
+    s /= np.array([surv.site_hazard_ratio[x] for x in SITES])[pop.site]
+    years_to_spread = np.where(np.isfinite(t_dist), np.maximum(t_dist - pop.onset, 0), 0) / 365.25
+    age = pop.age + years_to_spread
+    return s * surv.age_time_ratio_per_decade ** ((age - 65.0) / 10.0)

@@ -18,10 +18,8 @@ stops at the patient's death (:func:`sim.context.hold`, :func:`sim.context.use`)
 
 from __future__ import annotations
 
-from .config import GP_OUTCOMES, SITES
+from .config import GP_OUTCOMES, SITES, TREATMENTS
 from .context import (
-    CAUSE_NEN,
-    CAUSE_OTHER,
     CLASS_NEW,
     Died,
     Patient,
@@ -34,14 +32,14 @@ from .context import (
 from .events import EventKind
 from .mdt import mdt_discussion, staging
 from .natural_history import (
+    DISTANT,
     ROUTE_EMERGENCY,
     ROUTE_GP,
     ROUTE_INCIDENTAL,
     ROUTE_SURVEILLANCE,
-    disease_survival_days,
     stage_at,
 )
-from .treatment import follow_up, treatment_line
+from .treatment import begin_line, follow_up, treatment_line
 
 # Referral types (code of REFERRAL events); the order is kpis.REFERRAL_TYPES.
 URGENT, ROUTINE, EMERGENCY, INCIDENTAL, SURVEILLANCE = 0, 1, 2, 3, 4
@@ -63,7 +61,8 @@ def patient_journey(ctx: SimContext, p: Patient) -> ProcessGen:
             referral = yield from presentation(ctx, p, back)
         yield from staging(ctx, p)
         yield from mdt_discussion(ctx, p, CLASS_NEW)
-        yield from treatment_line(ctx, p)
+        if p.line == 0 or p.stage == DISTANT:  # not resected at presentation, or it had spread
+            yield from treatment_line(ctx, p)
         yield from follow_up(ctx, p)
     except Died:
         ctx.record(p.death, p, EventKind.DEATH, code=p.death_cause)
@@ -167,6 +166,12 @@ def diagnostic_workup(ctx: SimContext, p: Patient, referral: int) -> ProcessGen:
         if min(p.t_emergency, p.t_incidental, p.t_surveillance) < seen:
             referral = yield from _present_otherwise(ctx, p)
             now = ctx.env.now
+    if referral in (EMERGENCY, INCIDENTAL) and _resected_at_presentation(ctx, p, referral):
+        ctx.record(now, p, EventKind.FIRST_SEEN)
+        if referral == INCIDENTAL and p.clock62_start == INF:
+            p.clock62_start = now
+        yield from histopathology(ctx, p)
+        return True
     if referral == EMERGENCY:
         seen = now
         tests_done = seen + ctx.draw(diag.emergency_workup_days, "emergency_workup", p)
@@ -193,6 +198,24 @@ def diagnostic_workup(ctx: SimContext, p: Patient, referral: int) -> ProcessGen:
         ctx.record(tests_done, p, EventKind.TESTS_REPORTED, code=1)
     yield from hold(ctx, p, _biopsies(ctx, p, tests_done))
     yield from histopathology(ctx, p)
+    return True
+
+
+def _resected_at_presentation(ctx: SimContext, p: Patient, referral: int) -> bool:
+    """Whether the operation or endoscopy that found the tumour removed it (appendicectomy,
+    polypectomy, emergency resection). If so, that resection is the first treatment, now; the
+    specimen goes straight to specialist pathology (no biopsy)."""
+    table = ctx.scenario.presentation.resected_at_presentation
+    shares = table.emergency if referral == EMERGENCY else table.incidental
+    if ctx.u("resected_at_presentation", p) >= shares[SITES[p.site]]:
+        return False
+    now = ctx.env.now
+    endoscopic = SITES[p.site] in ctx.scenario.diagnostics.endoscopy_sites
+    name = "endoscopic_resection" if endoscopic else "surgery_curative"
+    p.stage = stage_at(now, p.t_regional, p.t_distant)  # the specimen's (pathological) stage
+    ctx.record(now, p, EventKind.DECISION_TO_TREAT, code=TREATMENTS.index(name))
+    p.line = 1
+    begin_line(ctx, p, name, now)
     return True
 
 
@@ -227,18 +250,13 @@ def _biopsies(ctx: SimContext, p: Patient, start: float) -> float:
 def histopathology(ctx: SimContext, p: Patient) -> ProcessGen:
     """Specialist reporting with Ki-67 grading (capacity); its report is the diagnosis.
 
-    Diagnosis freezes the stage (read off the natural-history clocks) and replaces the
-    untreated-disease death clock with survival from diagnosis by grade, stage and age.
+    Diagnosis freezes the recorded stage: read off the natural-history clocks, or the stage of
+    the specimen if the tumour was resected when found. It does not change the disease's course
+    (:mod:`sim.disease`): care does, from when it starts.
     """
     yield from use(ctx, p, "histopathology", CLASS_NEW, u=ctx.u("histopathology", p))
     now = ctx.env.now
-    p.stage = stage_at(now, p.t_regional, p.t_distant)
+    if p.stage < 0:
+        p.stage = stage_at(now, p.t_regional, p.t_distant)
     p.diagnosed_at = now
     ctx.record(now, p, EventKind.DIAGNOSIS, code=p.stage)
-    survival = disease_survival_days(
-        ctx.scenario.survival, p.grade, p.stage, p.age_at(now), ctx.u("survival", p)
-    )
-    if now + survival < p.t_other_death:
-        p.death, p.death_cause = now + survival, CAUSE_NEN
-    else:
-        p.death, p.death_cause = p.t_other_death, CAUSE_OTHER

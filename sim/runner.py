@@ -191,25 +191,11 @@ def fingerprint(scenarios: list[Scenario], controls: RunControls) -> str:
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
 
-_RESULT_MODULES = (
-    "calendar",
-    "config",
-    "context",
-    "distributions",
-    "events",
-    "kpis",
-    "loader",
-    "mdt",
-    "model",
-    "natural_history",
-    "pathway",
-    "population",
-    "resources",
-    "runner",
-    "streams",
-    "treatment",
+_PRESENTATION_MODULES = frozenset(
+    {"__main__", "cli", "compare", "report", "plots", "calibration_report"}
 )
-"""The modules whose code decides a replication's numbers (not the CLI, reports or plots)."""
+"""Modules that only present finished results: editing them does not invalidate replications.
+Every other module of the package counts, so a new model module is guarded by default."""
 
 
 def code_hash() -> str:
@@ -222,8 +208,10 @@ def code_hash() -> str:
 def _source_hash() -> str:
     h = hashlib.sha256()
     here = Path(__file__).resolve().parent
-    for name in _RESULT_MODULES:
-        h.update(name.encode() + b"\0" + (here / f"{name}.py").read_bytes() + b"\0")
+    for path in sorted(here.rglob("*.py")):
+        name = path.relative_to(here).with_suffix("").as_posix()
+        if name not in _PRESENTATION_MODULES:
+            h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 

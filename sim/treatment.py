@@ -1,34 +1,44 @@
-"""Treatment decisions, treatment lines and follow-up with progression clocks.
+"""Treatment decisions, treatment lines and follow-up.
 
 The MDT's decision follows the scenario's rule tables (``[[treatment.first_line]]`` and
 ``[[treatment.later_lines]]``): the first rule whose conditions (site, grade, stage, functional
-syndrome, SSTR status, line number) match the patient gives the probabilities of each option.
-NICE TA539 eligibility for PRRT (well-differentiated G1/G2, SSTR-positive, GEP, progressive) is
-written into those rules, not into code.
+syndrome, SSTR status, line number, whether a specialist NET MDT holds the patient's care)
+match the patient gives the probabilities of each option. Options the patient cannot have are
+then struck out and the rest renormalised:
 
-The decision to treat follows the MDT after the outcome-to-decision interval (outcome conveyed,
-options agreed with the patient). A line then starts after the option's start delay, taking a
-slot on its resource if it has one (surgery lists, PRRT treatment days); multi-cycle treatments
-(PRRT: 4 cycles 8 weeks apart) take a slot per cycle.
+* an option already given is not given again unless it is ``repeatable`` (no PRRT
+  re-treatment, no repeat of a failed line);
+* ``specialist_only`` options (PRRT, liver-directed therapy, transplant, trials) only on a
+  specialist NET MDT's recommendation, as NHS England commissions them;
+* ``requires_sstr_imaging`` options (PRRT) only when SSTR imaging showed SSTR-positive disease.
 
-Follow-up is arithmetic (design principle 6): the time to progression is drawn once per line
-from the option's progression-free distribution and rounded up to the next surveillance scan,
-and the patient waits for that one moment. Progression brings the patient back to the MDT for
-the next line; after ``max_lines`` lines, or an option with no progression clock (best
-supportive care), nothing more is scheduled but death. Curative treatment has a grade-dependent
-recurrence probability instead, found at the post-curative scan interval, and surgery may be
-followed by a post-operative MDT review.
+If nothing is left, the scenario's ``fallback`` (best supportive care). NICE TA539 eligibility
+for PRRT (progressive, well-differentiated, SSTR-positive GEP-NET) is written into the rules.
+
+The decision to treat follows the MDT after the outcome-to-decision interval. A line starts after
+the option's start delay, taking a slot on its resource if it has one (surgery lists, PRRT
+days); multi-cycle treatments take a slot per cycle. The first treatment other than supportive
+care starts the care of the disease and curative treatment may remove it (:mod:`sim.disease`).
+
+Follow-up is arithmetic (design principle 6): what ends a line is computed once and found at the
+next surveillance scan (interval by grade). A curatively treated patient is discharged after the
+site's surveillance period, or their recurrence is found at a scan (or soon after it shows, once
+discharged). Non-curative management of disease that has not spread ends when it spreads; a
+line for distant disease ends at its progression-free time (by grade). Progression brings the
+patient back to the MDT for the next line; after ``max_lines`` lines, or an option with no
+progression clock (best supportive care), nothing more is scheduled but death.
 """
 
 from __future__ import annotations
 
 import math
 
-from .config import GRADES, SITES, STAGES, TREATMENTS, Conditions, TreatmentParams
+from .config import DAYS_PER_YEAR, GRADES, SITES, STAGES, TREATMENTS, Conditions, TreatmentParams
 from .context import (
     CLASS_NEW,
     CLASS_PROGRESSION,
     CLASS_REVIEW,
+    INF,
     Patient,
     ProcessGen,
     SimContext,
@@ -36,8 +46,9 @@ from .context import (
     pick,
     use,
 )
+from .disease import resect, start_care, update_death
 from .events import EventKind
-from .mdt import mdt_discussion
+from .mdt import mdt_discussion, sstr_imaging
 from .natural_history import DISTANT
 
 
@@ -50,24 +61,66 @@ def matches(when: Conditions, p: Patient, line: int) -> bool:
         and (when.functional is None or when.functional == p.functional)
         and (when.sstr_positive is None or when.sstr_positive == p.sstr)
         and (when.line is None or line in when.line)
+        and (when.specialist is None or when.specialist == p.specialist)
     )
 
 
-def choose_treatment(params: TreatmentParams, p: Patient, line: int, u: float) -> str:
-    """The option the MDT decides on for ``line``, by the first matching rule (inversion)."""
-    rules = params.first_line if line == 1 else params.later_lines
+def allowed(params: TreatmentParams, name: str, p: Patient) -> bool:
+    """Whether option ``name`` may be chosen for the patient now (see the module docstring)."""
+    opt = params.options[name]
+    if p.given >> TREATMENTS.index(name) & 1 and not opt.repeatable:
+        return False
+    if opt.specialist_only and not p.specialist:
+        return False
+    return not (opt.requires_sstr_imaging and not (p.sstr_known and p.sstr))
+
+
+def choose_treatment(params: TreatmentParams, p: Patient, line: int, u: float, first: bool) -> str:
+    """The option the MDT decides on, by the first matching rule (inversion over the options
+    the patient may have; the ``fallback`` if none)."""
+    rules = params.first_line if first else params.later_lines
     for rule in rules:
         if matches(rule.when, p, line):
-            return list(rule.choose)[pick(rule.choose.values(), u)]
+            names = [n for n in rule.choose if allowed(params, n, p)]
+            total = sum(rule.choose[n] for n in names)
+            if total <= 0.0:
+                return params.fallback
+            return names[pick([rule.choose[n] / total for n in names], u)]
     raise AssertionError("rule tables end with a catch-all rule")  # validated in config
 
 
-def treatment_line(ctx: SimContext, p: Patient) -> ProcessGen:
-    """Decision to treat after an MDT discussion, then the start (and cycles) of the line."""
+def begin_line(ctx: SimContext, p: Patient, name: str, start: float) -> None:
+    """Line ``p.line`` of treatment ``name`` starts at ``start``: record it, and let it act on
+    the disease (care starts; curative treatment may remove the disease)."""
+    code = TREATMENTS.index(name)
+    ctx.record(start, p, EventKind.TREATMENT_START, code=code)
+    p.treatment, p.line_start = name, start
+    p.given |= 1 << code
     params = ctx.scenario.treatment
+    survival = ctx.scenario.survival
+    if params.options[name].curative:
+        spread = resect(p, start, params, survival, ctx.u("recurrence", p, p.line))
+        if spread:
+            ctx.record(start, p, EventKind.RECURRENCE, code=0)
+        elif p.t_distant < p.death:
+            ctx.record(p.t_distant, p, EventKind.RECURRENCE, code=1)
+    elif name != "best_supportive_care":
+        start_care(p, start, survival)
+    if p.specialist and not p.care_specialist and p.care_start != INF:
+        p.care_specialist = True  # a specialist NET MDT plans the care from here
+        update_death(p, survival)
+
+
+def treatment_line(ctx: SimContext, p: Patient) -> ProcessGen:
+    """Decision to treat after an MDT discussion, then the start (and cycles) of the line.
+
+    The first-line rules apply to the first decision after diagnosis (also when the tumour
+    was already resected at presentation and had spread), the later-line rules after that."""
+    params = ctx.scenario.treatment
+    first = p.line == 0 or p.line_start < p.diagnosed_at
     p.line += 1
     line = p.line
-    name = choose_treatment(params, p, line, ctx.u("treatment_choice", p, line))
+    name = choose_treatment(params, p, line, ctx.u("treatment_choice", p, line), first)
     code = TREATMENTS.index(name)
     opt = params.options[name]
     dtt = ctx.env.now + ctx.draw(ctx.scenario.mdt.outcome_to_decision_days, "mdt_to_dtt", p, line)
@@ -77,10 +130,8 @@ def treatment_line(ctx: SimContext, p: Patient) -> ProcessGen:
     case_class = CLASS_NEW if line == 1 else CLASS_PROGRESSION
     if opt.resource is not None:
         yield from use(ctx, p, opt.resource, case_class)
-    start = ctx.env.now
-    ctx.record(start, p, EventKind.TREATMENT_START, code=code)
-    p.treatment, p.line_start = name, start
-    due = start
+    begin_line(ctx, p, name, ctx.env.now)
+    due = p.line_start
     for _ in range(1, opt.cycles):
         due += opt.cycle_interval_days
         yield from hold(ctx, p, max(due, ctx.env.now))
@@ -89,44 +140,66 @@ def treatment_line(ctx: SimContext, p: Patient) -> ProcessGen:
         ctx.record(ctx.env.now, p, EventKind.TREATMENT_CYCLE, code=code)
 
 
+def next_scan(start: float, event: float, interval: float) -> float:
+    """The first surveillance scan (every ``interval`` days from ``start``) at or after
+    ``event``, and never before the first scan."""
+    if event == INF:
+        return INF
+    return start + interval * max(1, math.ceil((event - start) / interval))
+
+
+def line_ends(ctx: SimContext, p: Patient) -> float:
+    """When the current line's end (recurrence, spread or progression) is found; INF if never.
+    A cured patient is discharged at the end of surveillance (recorded here)."""
+    params = ctx.scenario.treatment
+    fu = ctx.scenario.follow_up
+    opt = params.options[p.treatment]
+    grade = GRADES[p.grade]
+    if opt.curative:
+        discharge = (
+            p.line_start + DAYS_PER_YEAR * fu.surveillance_years_after_cure_by_site[SITES[p.site]]
+        )
+        interval = fu.scan_interval_days_after_curative_by_grade[grade]
+        if p.t_distant > discharge:  # cured, or recurring only after discharge
+            if discharge < p.death:
+                ctx.record(discharge, p, EventKind.DISCHARGED, code=int(p.cured))
+            return p.t_distant + interval if p.t_distant != INF else INF
+        return next_scan(p.line_start, p.t_distant, interval)
+    pfs = opt.pfs(grade)
+    if pfs is None:
+        return INF
+    interval = fu.scan_interval_days_by_grade[grade]
+    if p.t_distant > p.line_start:  # disease not yet spread: managed until it spreads
+        return next_scan(p.line_start, p.t_distant, interval)
+    progression = p.line_start + ctx.draw(pfs, "progression_free", p, p.line)
+    return next_scan(p.line_start, progression, interval)
+
+
 def follow_up(ctx: SimContext, p: Patient) -> ProcessGen:
-    """Surveillance until progression (found at a scan), re-discussion and the next line."""
+    """Surveillance until the line ends (found at a scan), re-discussion and the next line."""
     params = ctx.scenario.treatment
     fu = ctx.scenario.follow_up
     while True:
         opt = params.options[p.treatment]
         line = p.line
-        if opt.curative:
-            if (
-                opt.resource == "surgery"
-                and ctx.u("post_surgery_review", p, line) < fu.post_surgery_review_probability
-            ):
-                review = ctx.draw(fu.post_surgery_review_days, "post_surgery_review_days", p, line)
-                yield from hold(ctx, p, ctx.env.now + review)
-                yield from mdt_discussion(ctx, p, CLASS_REVIEW)
-            recurs = (
-                ctx.u("recurrence", p, line)
-                < (params.recurrence_probability_by_grade[GRADES[p.grade]])
-            )
-            if not recurs:
-                break
-            progression = p.line_start + ctx.draw(
-                params.recurrence_days, "recurrence_days", p, line
-            )
-            interval = fu.scan_interval_days_after_curative
-        elif opt.progression_free_days is None:
+        if (
+            opt.curative
+            and opt.resource == "surgery"
+            and p.line_start >= p.diagnosed_at  # not a resection that found the tumour
+            and ctx.u("post_surgery_review", p, line) < fu.post_surgery_review_probability
+        ):
+            review = ctx.draw(fu.post_surgery_review_days, "post_surgery_review_days", p, line)
+            yield from hold(ctx, p, ctx.env.now + review)
+            yield from mdt_discussion(ctx, p, CLASS_REVIEW)
+        found = line_ends(ctx, p)
+        if found == INF:
             break
-        else:
-            progression = p.line_start + ctx.draw(
-                opt.progression_free_days, "progression_free", p, line
-            )
-            interval = fu.scan_interval_days_on_treatment
-        scans = max(1, math.ceil((progression - p.line_start) / interval))
-        yield from hold(ctx, p, max(p.line_start + interval * scans, ctx.env.now))
+        yield from hold(ctx, p, max(found, ctx.env.now))
         ctx.record(ctx.env.now, p, EventKind.PROGRESSION, code=line)
         p.stage = DISTANT
         if line >= params.max_lines:
             break
+        yield from sstr_imaging(ctx, p)
         yield from mdt_discussion(ctx, p, CLASS_PROGRESSION)
         yield from treatment_line(ctx, p)
     # Nothing more is scheduled: death is recorded arithmetically (dropped if after the horizon).

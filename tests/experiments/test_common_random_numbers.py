@@ -21,10 +21,10 @@ from sim.analysis import paired_difference, unpaired_difference
 from sim.runner import ExperimentResult, ReplicationOutput, run_experiment
 from tests.helpers import make_scenario
 
-KPI = "diagnostic_interval_days_median"
+KPI = "symptom_to_diagnosis_days_median"
 KPIS = (  # KPIs the GP change moves; each replication's value is noisy at 2% of England
     KPI,
-    "symptom_to_diagnosis_days_median",
+    "diagnostic_interval_days_median",
     "stage_distant_at_diagnosis_share",
     "fds_28d_share",
     "gp_consultations_before_referral_mean",

@@ -111,6 +111,15 @@ def test_journey_invariants(overlay: dict[str, Any], seed: int) -> None:
         "decision_to_treat_time",
         "first_treatment_time",
     ]
+    # A tumour resected when it was found (appendicectomy, polypectomy, emergency surgery) was
+    # treated at presentation, before its histology: decided and treated at first presentation.
+    resected = j["first_treatment_time"] < j["diagnosis_time"]
+    r = j[resected]
+    assert (r["first_treatment_time"] >= r["first_presentation_time"]).all()
+    assert (r["decision_to_treat_time"] == r["first_treatment_time"]).all()
+    assert (r["referral_time"] == r["first_treatment_time"]).all()
+    assert r["referral_type"].isin(["emergency", "incidental"]).all()
+    j = j[~resected]
     for a, b in pairwise(order):
         both = j[[a, b]].dropna()
         assert (both[a] <= both[b] + 1e-9).all(), (a, b)

@@ -75,7 +75,7 @@ def deterministic_overlay() -> dict[str, Any]:
             "options": {"ssa": {"start_days": fixed(SSA_START), "progression_free_days": never}},
         },
         "survival": {
-            "disease_survival_days": {g: {s: never for s in STAGES} for g in GRADES},
+            "distant_survival_days": {g: never for g in GRADES},
             "other_cause_modal_age_years": 400.0,
         },
     }

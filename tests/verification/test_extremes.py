@@ -34,6 +34,7 @@ def test_all_incidental_routes_give_no_gp_consultations() -> None:
             "symptomatic_share_by_site": {s: 0.0 for s in SITES},
             "emergency_rate_per_year_by_stage": {s: 0.0 for s in STAGES},
             "incidental_rate_per_year_by_site": {s: 5.0 for s in SITES},
+            "terminal_presentation_fraction": 1.0,
         },
     }
     scenario, controls = make_scenario(overlay, **RUN)
@@ -97,5 +98,12 @@ def test_everyone_to_specialist_mdt_when_referral_is_certain() -> None:
     j = patient_journeys(simulate(scenario, 0, controls))
     decided = j[j["decision_to_treat_time"].notna()]
     assert len(decided) > 100
-    # Every first decision to treat follows a specialist NET MDT discussion.
-    assert (decided["specialist_mdt_time"] <= decided["decision_to_treat_time"]).all()
+    # Every first decision to treat after diagnosis follows a specialist NET MDT discussion;
+    # a tumour resected when it was found (appendicectomy, polypectomy) is discussed there after
+    # its histology.
+    after = decided[decided["decision_to_treat_time"] >= decided["diagnosis_time"]]
+    assert len(after) > 50
+    assert (after["specialist_mdt_time"] <= after["decision_to_treat_time"]).all()
+    resected = decided[decided["decision_to_treat_time"] < decided["diagnosis_time"]]
+    seen = resected["specialist_mdt_time"].notna() | resected["death_time"].notna()
+    assert len(resected) > 0 and seen.mean() > 0.9
