@@ -383,6 +383,10 @@ def breach_steps(patients: pd.DataFrame) -> pd.DataFrame:
       end of staging (PET, or diagnosis);
     * MDT outcome to decision to treat; decision to treatment (the 31-day interval).
 
+    Each milestone is held between the one before it and the first treatment, so a step that
+    came after the treatment (a tumour resected when it was found, at the start of the clock,
+    whose histology, MDT and recorded decision follow) uses no days, and no step is negative.
+
     Returns one row per patient: identifying columns (``scenario``, ``replication`` if present),
     one column per step, ``total_days`` and ``breach`` (total > 62 days). Raises KeyError if a
     column of :data:`BREACH_MILESTONES` is missing (NaN values are fine: a step not taken).
@@ -401,6 +405,18 @@ def breach_steps(patients: pd.DataFrame) -> pd.DataFrame:
     mdt = mdt.fillna(staged)
     dtt = p["decision_to_treat_time"].fillna(mdt)
     tx = p["first_treatment_time"]
+    end = np.maximum(tx, t0)
+
+    def held(m: pd.Series, prev: pd.Series) -> pd.Series:
+        return pd.Series(np.minimum(np.maximum(m, prev), end), index=m.index)
+
+    seen = held(seen, t0)
+    biopsy = held(biopsy, seen)
+    listed = held(listed, biopsy)
+    dx = held(dx, listed)
+    staged = held(staged, dx)
+    mdt = held(mdt, staged)
+    dtt = held(dtt, mdt)
     out = p[[c for c in ("scenario", "replication") if c in p]].copy()
     out["referral_to_first_seen"] = seen - t0
     out["tests"] = biopsy - seen

@@ -97,3 +97,33 @@ def test_a_missing_milestone_is_an_error_not_zero_days() -> None:
     patients = _journeys().drop(columns=["histopathology_listed_time"])
     with pytest.raises(KeyError, match="histopathology_listed_time"):
         breach_steps(patients)
+
+
+def test_steps_after_the_treatment_use_no_days() -> None:
+    """A tumour resected when it was found (treated at the start of the clock), whose histology,
+    MDT discussion and recorded decision come afterwards: no step used any days, none is
+    negative; nor is MDT-to-decision for a patient whose MDT came after the decision."""
+    rows = _journeys()
+    resected = rows.iloc[1].copy()
+    resected.update(
+        {
+            "patient": 3,
+            "clock62_start_time": 500.0,
+            "first_seen_time": 500.0,
+            "first_treatment_time": 500.0,
+            "first_biopsy_time": NAN,
+            "histopathology_listed_time": 500.0,
+            "diagnosis_time": 512.0,
+            "local_mdt_time": 520.0,
+            "decision_to_treat_time": 500.0,
+        }
+    )
+    late_mdt = rows.iloc[1].copy()
+    # an MDT at 335, after the decision recorded at 330: the decision is held at the MDT, so the
+    # MDT step runs 320-335 and decision to treatment 335-340
+    late_mdt.update({"patient": 4, "local_mdt_time": 335.0})
+    steps = breach_steps(pd.DataFrame([resected, late_mdt]))
+    assert list(steps.loc[0, STEPS]) == [0] * len(STEPS)
+    assert steps.loc[0, "total_days"] == 0
+    assert list(steps.loc[1, STEPS]) == [0, 6, 0, 14, 0, 15, 0, 5]
+    assert (steps[STEPS].sum(axis=1) == steps["total_days"]).all()
