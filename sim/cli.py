@@ -440,7 +440,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reused = f" ({result.reused} reused from the interrupted run)" if result.reused else ""
     _print_summary(
         result.summary,
-        title=f"{scenario.name}: {len(result.replications)} "
+        title=f"{scenario.title or scenario.name} ({scenario.name}): {len(result.replications)} "
         f"replications{reused}, {controls.years:g} measured years",
     )
     print(
