@@ -9,6 +9,17 @@ Methods (Law, *Simulation Modeling and Analysis*, 5th ed.; Robinson, *Simulation
   per-replication differences (Law s. 10.2.1, the paired-t interval).
 * **Replications needed** (confidence-interval method): the smallest *n* whose CI half-width
   is at most ``precision`` x |mean| (Robinson s. 9.6; sim-tools' ``ReplicationsAlgorithm``).
+* **Bounded confidence intervals** (:func:`bounded_interval`, :func:`bounded_columns`): a
+  share's interval is built on the logit scale and a non-negative quantity's (days, counts,
+  rates) on the log scale, then transformed back, so no interval leaves the range its KPI can
+  take. The half-width is the t-interval's, carried to the transformed scale by the delta
+  method: ``logit(m) +/- t * s / (sqrt(n) * m * (1 - m))`` for a share with mean ``m``
+  (the logit-transformed interval Stata's ``proportion`` reports), ``m * exp(+/- t * s /
+  (sqrt(n) * m))`` for a non-negative mean. The interval contains the mean, has the
+  t-interval's width to first order when it is far from the bounds, and narrows towards a
+  bound instead of crossing it. The observations are the replications' values (a share per
+  replication), not patients: patients in one replication share its queues, so a binomial
+  (Wilson) interval over patients would understate the spread between replications.
 * **MSER-5** warm-up truncation (White 1997; Hoad, Robinson & Davies 2010): batch the series in
   fives and choose the truncation point minimising the marginal standard error of the
   remaining batch means, searched over the first half of the series.
@@ -17,12 +28,12 @@ Methods (Law, *Simulation Modeling and Analysis*, 5th ed.; Robinson, *Simulation
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import stats
+from scipy import special, stats
 
 LEVEL = 0.95
 
@@ -42,12 +53,74 @@ def t_interval(x: ArrayLike, level: float = LEVEL) -> tuple[float, float, float,
     return mean, mean - half, mean + half, n
 
 
-def summarise(
-    reps: pd.DataFrame, kpis: Iterable[str] | None = None, level: float = LEVEL
-) -> pd.DataFrame:
-    """Per KPI (and per scenario, if ``reps`` has a ``scenario`` column): mean and t-based CI.
+def bounded_columns(
+    x: np.ndarray,
+    lower: ArrayLike,
+    upper: ArrayLike,
+    level: float = LEVEL,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column-wise mean and 95% CI of a (replications x KPIs) matrix, each column's interval
+    kept within its bounds ``lower[j]``, ``upper[j]`` (NaN values ignored; NaN CI where fewer
+    than 2 values).
 
-    Returns columns ``[scenario,] kpi, mean, ci_low, ci_high, n``.
+    Columns bounded by 0 and 1 get the logit-scale interval, columns bounded below by 0 only the
+    log-scale one (see the module notes). A column whose mean lies on a bound, or whose bounds
+    are of another form, gets the t-interval clipped to its bounds (clipping never removes a
+    value the KPI can take, so it cannot lower the coverage).
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 1:
+        x = x[:, None]
+    lower = np.broadcast_to(np.asarray(lower, dtype=float), x.shape[1:])
+    upper = np.broadcast_to(np.asarray(upper, dtype=float), x.shape[1:])
+    ok = np.isfinite(x)
+    n = ok.sum(axis=0)
+    filled = np.where(ok, x, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        mean = np.where(n > 0, filled.sum(axis=0) / n, np.nan)
+        ss = np.where(ok, (x - mean) ** 2, 0.0).sum(axis=0)
+        sd = np.sqrt(ss / (n - 1))
+        q = stats.t.ppf(0.5 + level / 2, np.where(n >= 2, n - 1, 1))
+        half = np.where(n >= 2, q * sd / np.sqrt(np.maximum(n, 1)), np.nan)
+        lo = np.clip(mean - half, lower, upper)
+        hi = np.clip(mean + half, lower, upper)
+        unit = (lower == 0) & (upper == 1) & (mean > 0) & (mean < 1)
+        w = half / (mean * (1 - mean))
+        centre = special.logit(np.where(unit, mean, 0.5))
+        lo = np.where(unit, special.expit(centre - w), lo)
+        hi = np.where(unit, special.expit(centre + w), hi)
+        positive = (lower == 0) & (upper == np.inf) & (mean > 0)
+        w = half / mean
+        lo = np.where(positive, mean * np.exp(-w), lo)
+        hi = np.where(positive, mean * np.exp(w), hi)
+    # Rounding at the ends of the scale (expit(-40) is not 0): keep the interval on its bounds
+    # and around its mean.
+    lo = np.where(np.isnan(half), np.nan, np.clip(np.fmin(lo, mean), lower, upper))
+    hi = np.where(np.isnan(half), np.nan, np.clip(np.fmax(hi, mean), lower, upper))
+    return mean, lo, hi
+
+
+def bounded_interval(
+    x: ArrayLike, lower: float, upper: float, level: float = LEVEL
+) -> tuple[float, float, float, int]:
+    """Mean, CI low, CI high and n of one KPI's replication values, the CI within
+    ``[lower, upper]`` (:func:`bounded_columns`). With n < 2 the CI is NaN."""
+    a = np.asarray(x, dtype=float)
+    mean, lo, hi = bounded_columns(a[:, None] if a.ndim == 1 else a, lower, upper, level)
+    return float(mean[0]), float(lo[0]), float(hi[0]), int(np.isfinite(a).sum())
+
+
+def summarise(
+    reps: pd.DataFrame,
+    kpis: Iterable[str] | None = None,
+    level: float = LEVEL,
+    bounds: Callable[[str], tuple[float, float]] | None = None,
+) -> pd.DataFrame:
+    """Per KPI (and per scenario, if ``reps`` has a ``scenario`` column): mean and 95% CI.
+
+    ``bounds`` gives each KPI's bounds (e.g. :func:`sim.kpis.kpi_bounds`): the CI is then
+    :func:`bounded_interval`; without it, the t-interval. Returns columns ``[scenario,] kpi,
+    mean, ci_low, ci_high, n``.
     """
     names = (
         list(kpis)
@@ -58,7 +131,10 @@ def summarise(
     groups = reps.groupby("scenario", sort=False) if "scenario" in reps else [(None, reps)]
     for scen, g in groups:
         for k in names:
-            mean, lo, hi, n = t_interval(g[k].to_numpy(), level)
+            if bounds is None:
+                mean, lo, hi, n = t_interval(g[k].to_numpy(), level)
+            else:
+                mean, lo, hi, n = bounded_interval(g[k].to_numpy(), *bounds(k), level)
             row = {"kpi": k, "mean": mean, "ci_low": lo, "ci_high": hi, "n": n}
             if scen is not None:
                 row = {"scenario": scen, **row}

@@ -386,8 +386,8 @@ def calibrate(
 
 def _model_part(scenario: Scenario) -> dict[str, Any]:
     d = scenario_dict(scenario)
-    d.pop("name", None)
-    d.pop("description", None)
+    for key in ("name", "title", "short_title", "description"):
+        d.pop(key, None)
     return d
 
 
@@ -436,6 +436,8 @@ def _write_overlay(
     text = overlay_text(
         changes,
         extends=extends,
+        title=f"{scenario.title or scenario.name.replace('_', ' ').capitalize()}, "
+        f"calibrated {date}",
         description=f"{scenario.description or scenario.name} - calibrated {date}, "
         f"score {score:.3g}",
         header=header,

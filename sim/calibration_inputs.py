@@ -354,11 +354,14 @@ def overlay_text(
     description: str,
     header: Sequence[str],
     comments: Mapping[str, str],
+    title: str | None = None,
 ) -> str:
     """A scenario overlay (TOML) that ``extends`` a file and sets ``changes`` (dotted key ->
-    value), each line commented from ``comments``."""
+    value), each line commented from ``comments``; ``title`` names it in reports."""
     lines = [f"# {h}" if h else "#" for h in header]
-    lines += ["", f"extends = {_toml_str(extends)}", f"description = {_toml_str(description)}"]
+    lines += ["", f"extends = {_toml_str(extends)}"]
+    lines += [f"title = {_toml_str(title)}"] if title else []
+    lines += [f"description = {_toml_str(description)}"]
     tables: dict[str, list[str]] = {}
     for key in changes:
         parent, _, leaf = key.rpartition(".")

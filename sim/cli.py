@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import RunControls, Scenario
+from .config import REGIONS, RunControls, Scenario
 from .errors import NenPathError, RunControlError, ScenarioError
 from .loader import load_scenario_file, with_population_scale
 
@@ -94,8 +94,17 @@ def _add_run_controls(p: argparse.ArgumentParser) -> None:
         metavar="KPI",
         help="KPI(s) the --precision target applies to (repeatable)",
     )
-    g.add_argument("--max-replications", type=_positive_int, default=200)
-    g.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    g.add_argument(
+        "--max-replications",
+        type=_positive_int,
+        default=200,
+        help="most replications per scenario --precision may add up to (default: 200)",
+    )
+    g.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="show no progress (default: a bar on a terminal, else one line per replication)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,22 +112,46 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nenpath",
         description="Discrete-event simulation of the NEN care pathway in England.",
     )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {_version()}",
+        help="print the version of nen-pathway and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("validate", help="check scenario files; exit 2 listing every problem")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="scenario TOML files")
 
     p = sub.add_parser("run", help="run replications of one scenario")
-    p.add_argument("scenario", type=Path, metavar="SCENARIO")
+    p.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario TOML file")
     _add_run_controls(p)
 
     p = sub.add_parser("compare", help="run scenarios with common random numbers and report")
-    p.add_argument("base", type=Path, metavar="BASE")
-    p.add_argument("others", type=Path, nargs="+", metavar="OTHER")
+    p.add_argument("base", type=Path, metavar="BASE", help="scenario the others are compared with")
+    p.add_argument(
+        "others", type=Path, nargs="+", metavar="OTHER", help="scenario(s) to compare with BASE"
+    )
     _add_run_controls(p)
 
     p = sub.add_parser("report", help="rebuild report.html from a stored comparison or run")
-    p.add_argument("folder", type=Path, metavar="DIR")
+    p.add_argument(
+        "folder", type=Path, metavar="DIR", help="folder written by `compare` or `run --out`"
+    )
+
+    p = sub.add_parser(
+        "kpis",
+        help="list the KPIs: name, kind (unit) and meaning",
+        description="List the KPIs from their declarations (sim/kpis.py): every KPI is also "
+        "reported per NHS region as <kpi>__<region> (regions: " + ", ".join(REGIONS) + ").",
+    )
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        metavar="PATTERN",
+        help="only KPIs whose name or meaning contains PATTERN (case-insensitive), or whose "
+        "name matches it as a shell pattern (e.g. '*_share')",
+    )
 
     p = sub.add_parser(
         "warmup",
@@ -127,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         "weekly series, apply MSER-5 to each and draw a Welch plot. Writes warmup.csv, "
         "warmup_series.csv and warmup.png to --out.",
     )
-    p.add_argument("scenario", type=Path, metavar="SCENARIO")
+    p.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario TOML file")
     p.add_argument(
         "--kpi",
         action="append",
@@ -147,11 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, help="output folder (default: outputs/warmup_<name>)")
     g.add_argument("--force", action="store_true", help="replace an output folder of another run")
     g.add_argument("--resume", action="store_true", help="finish an interrupted analysis")
-    g.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    g.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="show no progress (default: a bar on a terminal, else one line per replication)",
+    )
     p.set_defaults(warmup_years=None)
 
     p = sub.add_parser("size", help="least capacity meeting a KPI target with 95%% confidence")
-    p.add_argument("scenario", type=Path, metavar="SCENARIO")
+    p.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario TOML file")
     p.add_argument(
         "--resource", required=True, help="resource to size, e.g. specialist_mdt.north_west or prrt"
     )
@@ -202,8 +239,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=60,
         help="model evaluations (candidate points) the search may use (default: 60)",
     )
-    p.add_argument("--targets", type=Path, default=Path("calibration/targets.toml"))
-    p.add_argument("--parameters", type=Path, default=Path("calibration/parameters.toml"))
+    p.add_argument(
+        "--targets",
+        type=Path,
+        default=Path("calibration/targets.toml"),
+        help="observed figures to fit and check (default: calibration/targets.toml)",
+    )
+    p.add_argument(
+        "--parameters",
+        type=Path,
+        default=Path("calibration/parameters.toml"),
+        help="uncertain inputs and their prior ranges (default: calibration/parameters.toml)",
+    )
     p.add_argument(
         "--overlay",
         type=Path,
@@ -224,14 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_controls(p, replications=3)
 
     p = sub.add_parser("psa", help="probabilistic sensitivity analysis (spread and tornado)")
-    p.add_argument("scenario", type=Path, metavar="SCENARIO")
+    p.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario TOML file")
     p.add_argument(
         "--draws",
         type=_positive_int,
         default=60,
         help="input draws (default: 60; PRCCs want about 3 per input)",
     )
-    p.add_argument("--parameters", type=Path, default=Path("calibration/parameters.toml"))
+    p.add_argument(
+        "--parameters",
+        type=Path,
+        default=Path("calibration/parameters.toml"),
+        help="inputs to draw and their ranges (default: calibration/parameters.toml)",
+    )
     p.add_argument("--kpi", action="append", metavar="KPI", help="KPI to summarise (repeatable)")
     p.add_argument("--out", type=Path, help="output folder (default: outputs/psa_<name>)")
     p.add_argument("--force", action="store_true", help="replace an output folder of another run")
@@ -251,6 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "size": cmd_size,
         "calibrate": cmd_calibrate,
         "psa": cmd_psa,
+        "kpis": cmd_kpis,
     }[args.command]
     try:
         return handler(args)
@@ -271,6 +324,53 @@ def main(argv: Sequence[str] | None = None) -> int:
 # ---------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("nen-pathway")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree, not installed
+        return "unknown (not installed)"
+
+
+def kpi_rows(pattern: str | None = None) -> list[tuple[str, str, str]]:
+    """``(name, unit, meaning)`` of every KPI and derived KPI whose name or meaning
+    contains ``pattern`` (case-insensitive) or whose name matches it as a shell pattern."""
+    from fnmatch import fnmatchcase
+
+    from .kpis import DERIVED_KPIS, KINDS, KPIS
+
+    rows = []
+    for name, info in [*KPIS.items(), *DERIVED_KPIS.items()]:
+        p = (pattern or "").lower()
+        if (
+            p not in name.lower()
+            and p not in info.label.lower()
+            and not fnmatchcase(name, pattern or "")
+        ):
+            continue
+        rows.append((name, KINDS[info.kind].unit, info.label))
+    return rows
+
+
+def cmd_kpis(args: argparse.Namespace) -> int:
+    rows = kpi_rows(args.pattern)
+    if not rows:
+        print(f"nenpath: no KPI matches {args.pattern!r}", file=sys.stderr)
+        return EXIT_INPUT
+    width = max(len(n) for n, _, _ in rows)
+    unit_width = max(len(u) for _, u, _ in rows)
+    print(f"{'KPI':{width}s}  {'unit':{unit_width}s}  meaning")
+    for name, unit, label in rows:
+        print(f"{name:{width}s}  {unit:{unit_width}s}  {label}")
+    print(
+        f"{len(rows)} KPI(s). Each is also reported per NHS region as <kpi>__<region>, except "
+        "the gaps between regions (*_region_range); the people-a-year counts derived from the "
+        "others, and those gaps, are computed when scenarios are compared."
+    )
+    return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -340,7 +440,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reused = f" ({result.reused} reused from the interrupted run)" if result.reused else ""
     _print_summary(
         result.summary,
-        title=f"{scenario.name}: {len(result.replications)} "
+        title=f"{scenario.title or scenario.name} ({scenario.name}): {len(result.replications)} "
         f"replications{reused}, {controls.years:g} measured years",
     )
     print(

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +32,18 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .analysis import LEVEL
+from .analysis import LEVEL, bounded_columns, bounded_interval
 from .config import REGIONS, RunControls, Scenario
 from .io import write_json
-from .kpis import KPI_DESCRIPTIONS, ordered_kpis
+from .kpis import (
+    DERIVED_KPIS,
+    KINDS,
+    KPI_DESCRIPTIONS,
+    RANGE_KPIS,
+    kpi_bounds,
+    kpi_info,
+    ordered_kpis,
+)
 
 DAYS_PER_YEAR = 365.25
 COMPARISON_FILE = "comparison.csv"
@@ -49,28 +59,8 @@ COMPARISON_COLUMNS = [
     "diff_ci_high",
 ]
 
-RANGE_KPIS = (
-    "diagnostic_interval_days_median",
-    "symptom_to_diagnosis_days_median",
-    "stage_distant_at_diagnosis_share",
-    "rtt_62d_share",
-    "specialist_mdt_discussed_share",
-    "diagnosis_to_specialist_mdt_days_median",
-)
-"""KPIs whose spread between regions (max - min of the seven regional values, per replication)
-is reported as ``<kpi>_region_range``: the equity measure."""
-
-DERIVED_DESCRIPTIONS: dict[str, str] = {
-    "distant_diagnosed_per_year": "People a year diagnosed with distant spread (England-scaled)",
-    "localised_diagnosed_per_year": "People a year diagnosed with localised disease "
-    "(England-scaled)",
-    "spread_before_diagnosis_per_year": "People a year whose NEN spread (distant) before "
-    "diagnosis: diagnosed distant, or died of it undiagnosed (England-scaled)",
-    **{
-        f"{k}_region_range": f"Gap between regions (highest - lowest): {KPI_DESCRIPTIONS[k]}"
-        for k in RANGE_KPIS
-    },
-}
+DERIVED_DESCRIPTIONS: dict[str, str] = {k: v.label for k, v in DERIVED_KPIS.items()}
+"""Labels of the derived KPIs (declared with their kinds in :data:`sim.kpis.DERIVED_KPIS`)."""
 
 BETTER: dict[str, int] = {
     "symptom_to_diagnosis_days_median": -1,
@@ -101,17 +91,38 @@ is meant as an improvement, so an effect in the other direction (CI excluding ze
 by :func:`unexpected_effects` for the report's closing note. KPIs not listed (counts of
 diagnoses, utilisation, case-mix shares) have no better direction."""
 
-LABELS = {
-    "current_practice": "Current practice",
-    "ideal_pathway": "The Ideal Pathway",
-    "national_commissioning": "National commissioning",
-    "ideal_plus_national": "The Ideal Pathway with national commissioning",
-}
+_TITLES: ContextVar[dict[str, tuple[str, str]] | None] = ContextVar("scenario_titles", default=None)
 
 
-def scenario_label(name: str) -> str:
-    """A scenario's name as people read it (``ideal_pathway`` -> ``The Ideal Pathway``)."""
-    return LABELS.get(name, name.replace("_", " ").capitalize())
+def titles_of(resolved: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """``{name: (title, short_title)}`` from resolved scenarios (a manifest's ``resolved``
+    entries); empty strings where a file gives none."""
+    return {
+        name: (str(r.get("title") or ""), str(r.get("short_title") or ""))
+        for name, r in resolved.items()
+    }
+
+
+@contextmanager
+def scenario_titles(titles: dict[str, tuple[str, str]]) -> Iterator[None]:
+    """Within the block, :func:`scenario_label` reads scenarios' titles from ``titles``
+    (:func:`titles_of`): the report and its sentences name scenarios as their files title
+    them."""
+    token = _TITLES.set(titles)
+    try:
+        yield
+    finally:
+        _TITLES.reset(token)
+
+
+def scenario_label(name: str, short: bool = False) -> str:
+    """A scenario as people read it: its file's ``title`` (``short_title`` if ``short`` and the
+    file gives one), inside :func:`scenario_titles`; else its name in words
+    (``ring_fenced_prrt`` -> ``Ring fenced prrt``)."""
+    title, short_title = (_TITLES.get() or {}).get(name, ("", ""))
+    if short and short_title:
+        return short_title
+    return title or name.replace("_", " ").capitalize()
 
 
 def kpi_description(kpi: str) -> str:
@@ -187,21 +198,26 @@ def comparison_table(reps: pd.DataFrame, base: str) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame with :data:`COMPARISON_COLUMNS`, ordered by KPI then scenario. The difference is
-    ``scenario - base`` averaged over the replications both ran (paired-t CI); for the base
-    itself it is 0 with a zero-width interval.
+    DataFrame with :data:`COMPARISON_COLUMNS`, ordered by KPI then scenario. The mean's CI keeps
+    within the KPI's bounds (:func:`sim.analysis.bounded_columns`: logit scale for shares, log
+    scale for non-negative KPIs, bounds from the KPI's kind). The difference is
+    ``scenario - base`` averaged over the replications both ran (paired-t CI, clipped to the
+    widest difference the bounds allow); for the base itself it is 0 with a zero-width interval.
     """
     scenarios = list(dict.fromkeys(reps["scenario"]))
     if base not in scenarios:
         raise ValueError(f"base scenario {base!r} not in {scenarios}")
     kpis = kpi_columns(reps)
     by = {s: g.set_index("replication")[kpis] for s, g in reps.groupby("scenario", sort=False)}
+    lower, upper = (np.array(b) for b in zip(*(kpi_bounds(k) for k in kpis), strict=True))
     parts = []
     for s in scenarios:
         common = by[s].index.intersection(by[base].index)
         diffs = by[s].loc[common] - by[base].loc[common]
-        mean, lo, hi = _t_columns(by[s].to_numpy(dtype=float))
+        mean, lo, hi = bounded_columns(by[s].to_numpy(dtype=float), lower, upper)
         d, dlo, dhi = _t_columns(diffs.to_numpy(dtype=float))
+        # A difference of two values within [lower, upper] lies within +/-(upper - lower).
+        dlo, dhi = np.fmax(dlo, lower - upper), np.fmin(dhi, upper - lower)
         parts.append(
             pd.DataFrame(
                 {
@@ -241,6 +257,78 @@ def _t_columns(x: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, ...]:
     return mean, mean - half, mean + half
 
 
+REGIONS_FILE = "regions.csv"
+REGION_COLUMNS = ["kpi", "region", *COMPARISON_COLUMNS[1:]]
+
+
+def regional_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Every KPI reported by region, England first: the comparison rows of ``<kpi>`` (region
+    ``england``) and ``<kpi>__<region>``, with ``kpi`` and ``region`` apart
+    (:data:`REGION_COLUMNS`), ordered by KPI, region, scenario. KPIs without regional values
+    (the gaps between regions) are left out."""
+    kpi = table["kpi"].astype(str)
+    base = kpi.str.partition("__")[0]
+    region = kpi.str.partition("__")[2].replace("", "england")
+    regional = set(base[region != "england"])
+    out = table.assign(kpi=base, region=region)[base.isin(regional)]
+    order = {r: i for i, r in enumerate(["england", *REGIONS])}
+    korder = {k: i for i, k in enumerate(dict.fromkeys(base))}
+    sorder = {s: i for i, s in enumerate(dict.fromkeys(table["scenario"]))}
+    keys = {"kpi": korder, "region": order, "scenario": sorder}
+    out = out.sort_values(["kpi", "region", "scenario"], key=lambda c: c.map(keys[str(c.name)]))
+    return out[REGION_COLUMNS].reset_index(drop=True)
+
+
+UTILISATION_FILE = "utilisation.csv"
+UTILISATION_COLUMNS = [
+    "resource",
+    "base",
+    "region",
+    "kind",
+    "scenario",
+    "capacity",
+    "utilisation",
+    "ci_low",
+    "ci_high",
+    "n",
+]
+
+
+def utilisation_table(resources: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Mean utilisation of every capacity resource per scenario over replications, with its
+    95% CI (:func:`sim.analysis.bounded_interval`: within 0-1 for weekly sessions, whose slots
+    used cannot exceed those offered; non-negative for server pools, whose services may run past
+    a shift's end). ``resources`` holds :func:`sim.kpis.resource_utilisation` rows with
+    ``scenario`` and ``replication``. Columns :data:`UTILISATION_COLUMNS`, in the order of
+    ``names`` and of the resources."""
+    rows = []
+    order = list(dict.fromkeys(resources["resource"]))
+    for s in names:
+        mine = resources[resources["scenario"] == s]
+        for name in order:
+            g = mine[mine["resource"] == name]
+            if g.empty:
+                continue
+            first = g.iloc[0]
+            upper = 1.0 if first["kind"] == "sessions" else math.inf
+            mean, lo, hi, n = bounded_interval(g["utilisation"].to_numpy(dtype=float), 0.0, upper)
+            rows.append(
+                {
+                    "resource": name,
+                    "base": first["base"],
+                    "region": first["region"],
+                    "kind": first["kind"],
+                    "scenario": s,
+                    "capacity": float(g["capacity"].mean()),
+                    "utilisation": mean,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n": n,
+                }
+            )
+    return pd.DataFrame(rows, columns=UTILISATION_COLUMNS)
+
+
 def lookup(table: pd.DataFrame, kpi: str, scenario: str) -> dict[str, float]:
     """The comparison row of ``kpi`` for ``scenario`` as a dict (NaNs if absent)."""
     hit = np.flatnonzero(
@@ -263,6 +351,21 @@ BREACH_STEPS: tuple[tuple[str, str], ...] = (
 )
 """The steps of the 62-day pathway, in order; their days add up to the 62-day clock."""
 
+BREACH_MILESTONES: tuple[str, ...] = (
+    "clock62_start_time",
+    "first_seen_time",
+    "first_biopsy_time",
+    "histopathology_listed_time",
+    "diagnosis_time",
+    "pet_time",
+    "local_mdt_time",
+    "specialist_mdt_time",
+    "decision_to_treat_time",
+    "first_treatment_time",
+)
+"""The milestone columns of ``patients.parquet`` that :func:`breach_steps` reads: every one is
+needed (a missing one would silently move its step's days into a neighbouring step)."""
+
 
 def breach_steps(patients: pd.DataFrame) -> pd.DataFrame:
     """Days each step used, for patients on the 62-day clock who started treatment.
@@ -280,20 +383,40 @@ def breach_steps(patients: pd.DataFrame) -> pd.DataFrame:
       end of staging (PET, or diagnosis);
     * MDT outcome to decision to treat; decision to treatment (the 31-day interval).
 
+    Each milestone is held between the one before it and the first treatment, so a step that
+    came after the treatment (a tumour resected when it was found, at the start of the clock,
+    whose histology, MDT and recorded decision follow) uses no days, and no step is negative.
+
     Returns one row per patient: identifying columns (``scenario``, ``replication`` if present),
-    one column per step, ``total_days`` and ``breach`` (total > 62 days).
+    one column per step, ``total_days`` and ``breach`` (total > 62 days). Raises KeyError if a
+    column of :data:`BREACH_MILESTONES` is missing (NaN values are fine: a step not taken).
     """
+    missing = [c for c in BREACH_MILESTONES if c not in patients]
+    if missing:
+        raise KeyError(f"breach_steps needs the milestone column(s) {', '.join(missing)}")
     p = patients[patients["clock62_start_time"].notna() & patients["first_treatment_time"].notna()]
     t0 = p["clock62_start_time"]
     seen = p["first_seen_time"].fillna(t0)
     dx = p["diagnosis_time"]
-    biopsy = p.get("first_biopsy_time", dx).fillna(dx).clip(lower=seen, upper=dx)
-    listed = p.get("histopathology_listed_time", dx).fillna(dx).clip(lower=biopsy, upper=dx)
+    biopsy = p["first_biopsy_time"].fillna(dx).clip(lower=seen, upper=dx)
+    listed = p["histopathology_listed_time"].fillna(dx).clip(lower=biopsy, upper=dx)
     staged = p["pet_time"].where(p["pet_time"].notna(), dx)
     mdt = p["specialist_mdt_time"].where(p["specialist_mdt_time"].notna(), p["local_mdt_time"])
     mdt = mdt.fillna(staged)
     dtt = p["decision_to_treat_time"].fillna(mdt)
     tx = p["first_treatment_time"]
+    end = np.maximum(tx, t0)
+
+    def held(m: pd.Series, prev: pd.Series) -> pd.Series:
+        return pd.Series(np.minimum(np.maximum(m, prev), end), index=m.index)
+
+    seen = held(seen, t0)
+    biopsy = held(biopsy, seen)
+    listed = held(listed, biopsy)
+    dx = held(dx, listed)
+    staged = held(staged, dx)
+    mdt = held(mdt, staged)
+    dtt = held(dtt, mdt)
     out = p[[c for c in ("scenario", "replication") if c in p]].copy()
     out["referral_to_first_seen"] = seen - t0
     out["tests"] = biopsy - seen
@@ -340,12 +463,9 @@ def breach_summary(steps: pd.DataFrame) -> pd.DataFrame:
 
 
 def _kind(kpi: str) -> str:
-    base = kpi.partition("__")[0]
-    if base.endswith("_share") or base.endswith("_share_region_range") or "utilisation" in base:
-        return "share"
-    if "_days" in base:
-        return "days"
-    return "count"
+    """The kind of a KPI (:data:`sim.kpis.KINDS`) from its declaration; ``count`` if unknown."""
+    info = kpi_info(kpi)
+    return info.kind if info is not None and info.kind in KINDS else "count"
 
 
 def fmt_value(kpi: str, v: float) -> str:

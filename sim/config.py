@@ -736,6 +736,8 @@ class Scenario(Strict):
     """Every model parameter of one scenario (a pure value; no runtime objects)."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str | None = Field(None, description="How reports name the scenario.")
+    short_title: str | None = Field(None, description="Shorter title for charts and tables.")
     description: str = ""
     start_date: dt.date = Field(description="Calendar date of t=0; must be a Monday.")
     population: Population

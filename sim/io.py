@@ -214,4 +214,5 @@ def part_paths(folder: Path, scenario: str, replication: int) -> dict[str, Path]
         "kpis": base.with_suffix(".json"),
         "journeys": base.parent / f"{base.name}.journeys.parquet",
         "series": base.parent / f"{base.name}.series.parquet",
+        "resources": base.parent / f"{base.name}.resources.parquet",
     }

@@ -26,8 +26,9 @@ where they exist:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -42,75 +43,218 @@ NEW, PROGRESSION, REVIEW = (CASE_CLASSES.index(c) for c in ("new", "progression"
 MISATTRIBUTED = GP_OUTCOMES.index("misattributed")
 AGE_BANDS = (("under_56", 0, 55), ("56_65", 55, 65), ("66_75", 65, 75), ("over_75", 75, 200))
 
-KPI_DESCRIPTIONS: dict[str, str] = {
-    "diagnosed_per_year": "New NEN diagnoses per year (England-scaled)",
-    "symptom_to_diagnosis_days_median": "Median symptom onset to diagnosis, symptomatic patients",
-    "patient_interval_days_median": "Median symptom onset to first GP consultation",
-    "primary_care_interval_days_median": "Median first GP consultation to first referral",
-    "diagnostic_interval_days_median": "Median first presentation to diagnosis",
-    "gp_consultations_before_referral_mean": "Mean GP consultations before first referral",
-    "gp_consultations_3plus_share": "Share with 3+ GP consultations before referral",
-    "emergency_presentation_share": "Share diagnosed after an emergency presentation",
-    "urgent_referral_share": "Share diagnosed after an urgent suspected-cancer referral",
-    "incidental_share": "Share diagnosed after an incidental finding",
-    "stage_localised_at_diagnosis_share": "Share localised at diagnosis",
-    "stage_distant_at_diagnosis_share": "Share with distant spread at diagnosis",
-    "fds_28d_share": "Urgent referrals told their diagnosis within 28 days (Faster Diagnosis "
-    "Standard: clinical diagnosis at imaging, or histology if sooner)",
-    "histology_28d_share": "Urgent referrals with a histological diagnosis within 28 days",
-    "dtt_31d_share": "First treatments within 31 days of decision to treat",
-    "rtt_62d_share": "First treatments within 62 days of referral or upgrade",
-    "specialist_mdt_discussed_share": "Share of new patients discussed at a specialist NET MDT",
-    "diagnosis_to_specialist_mdt_days_median": "Median diagnosis to specialist MDT discussion",
-    "diagnosis_to_specialist_mdt_days_p90": "90th centile diagnosis to specialist MDT discussion",
-    "specialist_mdt_within_14d_share": "Share of patients listed for the specialist MDT "
-    "discussed within 14 days of diagnosis",
-    "specialist_mdt_within_21d_share": "Share of patients listed for the specialist MDT "
-    "discussed within 21 days of diagnosis",
-    "specialist_mdt_within_28d_share": "Share of patients listed for the specialist MDT "
-    "discussed within 28 days of diagnosis",
-    "mdt_rediscussions_per_year": "MDT re-discussions (progressions, reviews) per year",
-    "specialist_mdt_utilisation": "Specialist MDT slots used / offered",
-    "specialist_mdt_backlog_mean": "Mean cases left waiting after a specialist MDT meeting "
-    "(England-scaled)",
-    "pet_wait_days_median": "Median wait for Ga-68 DOTATATE PET",
-    "prrt_wait_days_median": "Median wait for the first PRRT cycle",
-    "one_year_survival_share": "Share alive one year after diagnosis",
-    "alive_diagnosed_within_5y": "People alive at the end diagnosed in the last 5 years",
-    "age_at_diagnosis_median": "Median age at diagnosis (years)",
-    "female_share": "Share female among diagnosed",
-    "nec_share": "Share of diagnoses that are neuroendocrine carcinomas (NEC)",
+
+class Kind(NamedTuple):
+    """What a kind of KPI measures: its unit and the bounds every value (and so every mean and
+    confidence interval) lies within."""
+
+    unit: str
+    lower: float
+    upper: float
+
+
+KINDS: dict[str, Kind] = {
+    "share": Kind("share, 0-1 (shown as %)", 0.0, 1.0),
+    "days": Kind("days", 0.0, math.inf),
+    "years": Kind("years", 0.0, math.inf),
+    "per_year": Kind("a year, England-scaled", 0.0, math.inf),
+    "count": Kind("number, England-scaled", 0.0, math.inf),
+    "mean_count": Kind("mean per patient", 0.0, math.inf),
+}
+"""The kinds of KPI. Shares are bounded by 0 and 1; every other kind is non-negative."""
+
+
+class Kpi(NamedTuple):
+    """A KPI's plain-English label and its kind (a key of :data:`KINDS`)."""
+
+    label: str
+    kind: str
+
+
+KPIS: dict[str, Kpi] = {
+    "diagnosed_per_year": Kpi("New NEN diagnoses per year (England-scaled)", "per_year"),
+    "symptom_to_diagnosis_days_median": Kpi(
+        "Median symptom onset to diagnosis, symptomatic patients", "days"
+    ),
+    "patient_interval_days_median": Kpi("Median symptom onset to first GP consultation", "days"),
+    "primary_care_interval_days_median": Kpi(
+        "Median first GP consultation to first referral", "days"
+    ),
+    "diagnostic_interval_days_median": Kpi("Median first presentation to diagnosis", "days"),
+    "gp_consultations_before_referral_mean": Kpi(
+        "Mean GP consultations before first referral", "mean_count"
+    ),
+    "gp_consultations_3plus_share": Kpi("Share with 3+ GP consultations before referral", "share"),
+    "emergency_presentation_share": Kpi("Share diagnosed after an emergency presentation", "share"),
+    "urgent_referral_share": Kpi(
+        "Share diagnosed after an urgent suspected-cancer referral", "share"
+    ),
+    "incidental_share": Kpi("Share diagnosed after an incidental finding", "share"),
+    "stage_localised_at_diagnosis_share": Kpi("Share localised at diagnosis", "share"),
+    "stage_distant_at_diagnosis_share": Kpi("Share with distant spread at diagnosis", "share"),
+    "fds_28d_share": Kpi(
+        "Urgent referrals told their diagnosis within 28 days (Faster Diagnosis "
+        "Standard: clinical diagnosis at imaging, or histology if sooner)",
+        "share",
+    ),
+    "histology_28d_share": Kpi(
+        "Urgent referrals with a histological diagnosis within 28 days", "share"
+    ),
+    "dtt_31d_share": Kpi("First treatments within 31 days of decision to treat", "share"),
+    "rtt_62d_share": Kpi("First treatments within 62 days of referral or upgrade", "share"),
+    "specialist_mdt_discussed_share": Kpi(
+        "Share of new patients discussed at a specialist NET MDT", "share"
+    ),
+    "diagnosis_to_specialist_mdt_days_median": Kpi(
+        "Median diagnosis to specialist MDT discussion", "days"
+    ),
+    "diagnosis_to_specialist_mdt_days_p90": Kpi(
+        "90th centile diagnosis to specialist MDT discussion", "days"
+    ),
+    "specialist_mdt_within_14d_share": Kpi(
+        "Share of patients listed for the specialist MDT discussed within 14 days of diagnosis",
+        "share",
+    ),
+    "specialist_mdt_within_21d_share": Kpi(
+        "Share of patients listed for the specialist MDT discussed within 21 days of diagnosis",
+        "share",
+    ),
+    "specialist_mdt_within_28d_share": Kpi(
+        "Share of patients listed for the specialist MDT discussed within 28 days of diagnosis",
+        "share",
+    ),
+    "mdt_rediscussions_per_year": Kpi(
+        "MDT re-discussions (progressions, reviews) per year", "per_year"
+    ),
+    "specialist_mdt_utilisation": Kpi("Specialist MDT slots used / offered", "share"),
+    "specialist_mdt_backlog_mean": Kpi(
+        "Mean cases left waiting after a specialist MDT meeting (England-scaled)", "count"
+    ),
+    "pet_wait_days_median": Kpi("Median wait for Ga-68 DOTATATE PET", "days"),
+    "prrt_wait_days_median": Kpi("Median wait for the first PRRT cycle", "days"),
+    "one_year_survival_share": Kpi("Share alive one year after diagnosis", "share"),
+    "alive_diagnosed_within_5y": Kpi(
+        "People alive at the end diagnosed in the last 5 years", "count"
+    ),
+    "age_at_diagnosis_median": Kpi("Median age at diagnosis (years)", "years"),
+    "female_share": Kpi("Share female among diagnosed", "share"),
+    "nec_share": Kpi("Share of diagnoses that are neuroendocrine carcinomas (NEC)", "share"),
     **{
-        f"site_{s}_share": f"Share of diagnoses with primary site {s.replace('_', ' ')}"
+        f"site_{s}_share": Kpi(
+            f"Share of diagnoses with primary site {s.replace('_', ' ')}", "share"
+        )
         for s in SITES
     },
-    "gp_consulted_share": "Share who saw a GP about their symptoms before diagnosis",
-    "misattributed_share": "Share of GP-consulting patients whose symptoms were first "
-    "attributed to something else",
-    "one_year_survival_age_under_56_share": "One-year survival, aged 55 or under at diagnosis",
-    "one_year_survival_age_56_65_share": "One-year survival, aged 56-65 at diagnosis",
-    "one_year_survival_age_66_75_share": "One-year survival, aged 66-75 at diagnosis",
-    "one_year_survival_age_over_75_share": "One-year survival, aged over 75 at diagnosis",
-    "died_undiagnosed_per_year": "NEN deaths per year of people who presented but died before "
-    "a histological diagnosis (registries count them from clinical records)",
-    "registered_per_year": "NENs a cancer registry would count a year: diagnoses plus NEN "
-    "deaths before histological diagnosis (seen in hospital, or death-certificate-only)",
-    "one_year_survival_registry_share": "One-year survival as a registry measures it: "
-    "death-certificate-only registrations count as dying at diagnosis",
-    "unseen_nen_deaths_per_year": "NEN deaths per year of people never seen by health services "
-    "for it (death-certificate-only registrations)",
-    "unseen_nen_death_share": "Death-certificate-only share of registrations: NEN deaths never "
-    "seen by health services / (diagnoses + NEN deaths before diagnosis)",
-    "nen_deaths_per_year": "NEN deaths per year, diagnosed or not (England-scaled)",
-    "five_year_survival_share": "Share alive five years after diagnosis (diagnosed 5-10 years "
-    "before the end of the run)",
-    "rediscussed_share": "Share of new patients discussed again (progression or review) within "
-    "12 months of their first MDT discussion",
-    "prrt_patients_per_year": "Patients starting PRRT per year (England-scaled)",
-    "prrt_appendix_share": "Share of PRRT patients with an appendix primary",
-    "prrt_localised_at_diagnosis_share": "Share of PRRT patients localised at diagnosis",
+    "gp_consulted_share": Kpi("Share who saw a GP about their symptoms before diagnosis", "share"),
+    "misattributed_share": Kpi(
+        "Share of GP-consulting patients whose symptoms were first attributed to something else",
+        "share",
+    ),
+    "one_year_survival_age_under_56_share": Kpi(
+        "One-year survival, aged 55 or under at diagnosis", "share"
+    ),
+    "one_year_survival_age_56_65_share": Kpi("One-year survival, aged 56-65 at diagnosis", "share"),
+    "one_year_survival_age_66_75_share": Kpi("One-year survival, aged 66-75 at diagnosis", "share"),
+    "one_year_survival_age_over_75_share": Kpi(
+        "One-year survival, aged over 75 at diagnosis", "share"
+    ),
+    "died_undiagnosed_per_year": Kpi(
+        "NEN deaths per year of people who presented but died before a histological diagnosis "
+        "(registries count them from clinical records)",
+        "per_year",
+    ),
+    "registered_per_year": Kpi(
+        "NENs a cancer registry would count a year: diagnoses plus NEN deaths before "
+        "histological diagnosis (seen in hospital, or death-certificate-only)",
+        "per_year",
+    ),
+    "one_year_survival_registry_share": Kpi(
+        "One-year survival as a registry measures it: death-certificate-only registrations "
+        "count as dying at diagnosis",
+        "share",
+    ),
+    "unseen_nen_deaths_per_year": Kpi(
+        "NEN deaths per year of people never seen by health services for it "
+        "(death-certificate-only registrations)",
+        "per_year",
+    ),
+    "unseen_nen_death_share": Kpi(
+        "Death-certificate-only share of registrations: NEN deaths never seen by health "
+        "services / (diagnoses + NEN deaths before diagnosis)",
+        "share",
+    ),
+    "nen_deaths_per_year": Kpi(
+        "NEN deaths per year, diagnosed or not (England-scaled)", "per_year"
+    ),
+    "five_year_survival_share": Kpi(
+        "Share alive five years after diagnosis (diagnosed 5-10 years before the end of the run)",
+        "share",
+    ),
+    "rediscussed_share": Kpi(
+        "Share of new patients discussed again (progression or review) within 12 months of "
+        "their first MDT discussion",
+        "share",
+    ),
+    "prrt_patients_per_year": Kpi("Patients starting PRRT per year (England-scaled)", "per_year"),
+    "prrt_appendix_share": Kpi("Share of PRRT patients with an appendix primary", "share"),
+    "prrt_localised_at_diagnosis_share": Kpi(
+        "Share of PRRT patients localised at diagnosis", "share"
+    ),
 }
-"""The KPI registry: names (part of the interface) and plain-English labels, in report order."""
+"""The KPI registry: names (part of the interface), plain-English labels and kinds (unit and
+bounds, :data:`KINDS`), in report order. Every other list of KPI facts derives from it."""
+
+RANGE_KPIS = (
+    "diagnostic_interval_days_median",
+    "symptom_to_diagnosis_days_median",
+    "stage_distant_at_diagnosis_share",
+    "rtt_62d_share",
+    "specialist_mdt_discussed_share",
+    "diagnosis_to_specialist_mdt_days_median",
+)
+"""KPIs whose spread between regions (max - min of the seven regional values, per replication)
+is reported as ``<kpi>_region_range``: the equity measure."""
+
+DERIVED_KPIS: dict[str, Kpi] = {
+    "distant_diagnosed_per_year": Kpi(
+        "People a year diagnosed with distant spread (England-scaled)", "per_year"
+    ),
+    "localised_diagnosed_per_year": Kpi(
+        "People a year diagnosed with localised disease (England-scaled)", "per_year"
+    ),
+    "spread_before_diagnosis_per_year": Kpi(
+        "People a year whose NEN spread (distant) before diagnosis: diagnosed distant, or died "
+        "of it undiagnosed (England-scaled)",
+        "per_year",
+    ),
+    # A gap between regions has its KPI's kind: days apart, or a share's percentage points.
+    **{
+        f"{k}_region_range": Kpi(
+            f"Gap between regions (highest - lowest): {KPIS[k].label}", KPIS[k].kind
+        )
+        for k in RANGE_KPIS
+    },
+}
+"""KPIs computed per replication from the others when scenarios are compared
+(:func:`sim.compare.add_derived_kpis`)."""
+
+KPI_DESCRIPTIONS: dict[str, str] = {k: v.label for k, v in KPIS.items()}
+"""Labels of :data:`KPIS` (derived from it)."""
+
+
+def kpi_info(name: str) -> Kpi | None:
+    """The declaration of a KPI, derived KPI or ``<kpi>__<region>`` (None if unknown)."""
+    base = name.partition("__")[0]
+    return KPIS.get(base) or DERIVED_KPIS.get(base)
+
+
+def kpi_bounds(name: str) -> tuple[float, float]:
+    """The bounds of a KPI's values from its kind; unknown KPIs are unbounded."""
+    info = kpi_info(name)
+    if info is None:
+        return -math.inf, math.inf
+    kind = KINDS[info.kind]
+    return kind.lower, kind.upper
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,6 +563,121 @@ def capacity_kpis(result: RunResult, ev: pd.DataFrame, region: str | None) -> di
     pj = ev[in_window & np.isin(res, prrt) & ((kind == K.QUEUE_JOIN) | (kind == K.SERVICE_START))]
     out["prrt_wait_days_median"] = _prrt_wait(pj)
     return out
+
+
+RESOURCE_COLUMNS = [
+    "resource",
+    "base",
+    "region",
+    "kind",
+    "capacity",
+    "offered",
+    "used",
+    "utilisation",
+]
+"""Columns of :func:`resource_utilisation`."""
+
+
+def resource_utilisation(result: RunResult, ev: pd.DataFrame | None = None) -> pd.DataFrame:
+    """How much of every capacity resource was used in the measured window
+    ``[warmup_days, horizon_days]``: one row per resource instance (each region's, or the
+    national one), columns :data:`RESOURCE_COLUMNS`.
+
+    * weekly sessions: ``offered`` slots of the sessions held in the window (SESSION_START;
+      NaN where slots are unlimited), ``used`` slots filled (SESSION_END), as
+      ``specialist_mdt_utilisation`` counts them;
+    * server pools: ``offered`` server-days on duty (the servers, or the schedule's shifts
+      logged as CAPACITY_CHANGE, over the window), ``used`` busy server-days (each
+      SERVICE_START to the same case's SERVICE_END, clipped to the window; a service still
+      running at the horizon counts up to it). A service that runs past the end of its shift
+      keeps its server busy, so a scheduled pool can show utilisation above 1.
+
+    ``utilisation`` = used / offered. Delays have no capacity and get no row. Slots and
+    server-days are those of the run (not England-scaled); ``capacity`` is slots per session
+    or servers, as run.
+    """
+    ev = events_frame(result) if ev is None else ev
+    w0, h = result.warmup_days, result.horizon_days
+    time = ev["time"].to_numpy()
+    kind = ev["kind"].to_numpy()
+    res = ev["resource"].to_numpy()
+    code = ev["code"].to_numpy()
+    in_window = (time >= w0) & (time <= h)
+    rows = []
+    for r in result.resources:
+        mine = res == r.rid
+        if r.kind == "sessions":
+            offered_codes = code[mine & in_window & (kind == K.SESSION_START)]
+            used = float(code[mine & in_window & (kind == K.SESSION_END)].sum())
+            offered = (
+                float(offered_codes.sum())
+                if len(offered_codes) and (offered_codes >= 0).all()
+                else float("nan")
+            )
+        elif r.kind == "servers":
+            offered = _server_days_on_duty(
+                time[mine & (kind == K.CAPACITY_CHANGE)],
+                code[mine & (kind == K.CAPACITY_CHANGE)],
+                float(r.capacity or 0),
+                w0,
+                h,
+            )
+            used = _busy_server_days(
+                ev[mine & ((kind == K.SERVICE_START) | (kind == K.SERVICE_END))], w0, h
+            )
+        else:
+            continue
+        rows.append(
+            {
+                "resource": r.name,
+                "base": r.base,
+                "region": r.region or "national",
+                "kind": r.kind,
+                "capacity": float(r.capacity) if r.capacity is not None else float("nan"),
+                "offered": offered,
+                "used": used,
+                "utilisation": used / offered if offered and offered == offered else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows, columns=RESOURCE_COLUMNS)
+
+
+def _server_days_on_duty(
+    times: np.ndarray, servers: np.ndarray, fixed: float, w0: float, h: float
+) -> float:
+    """Integral over ``[w0, h]`` of the servers on duty: a step function changing at ``times``
+    to ``servers`` (the first change at or before the run start), or ``fixed`` throughout."""
+    if not len(times):
+        return fixed * (h - w0)
+    order = np.argsort(times, kind="stable")
+    t, n = np.asarray(times, dtype=float)[order], np.asarray(servers, dtype=float)[order]
+    ends = np.append(t[1:], np.inf)
+    overlap = np.clip(np.minimum(ends, h) - np.maximum(t, w0), 0.0, None)
+    return float((overlap * n).sum())
+
+
+def _busy_server_days(se: pd.DataFrame, w0: float, h: float) -> float:
+    """Busy server-days in ``[w0, h]``: the k-th SERVICE_START of a patient at the resource
+    paired with that patient's k-th SERVICE_END there (a patient is served one case at a time)."""
+    if se.empty:
+        return 0.0
+    se = se.sort_values("time", kind="stable")
+    starts = se[se["kind"] == K.SERVICE_START]
+    ends = se[se["kind"] == K.SERVICE_END]
+    s = pd.DataFrame(
+        {
+            "patient": starts["patient"],
+            "n": starts.groupby("patient").cumcount(),
+            "start": starts["time"],
+        }
+    )
+    e = pd.DataFrame(
+        {"patient": ends["patient"], "n": ends.groupby("patient").cumcount(), "end": ends["time"]}
+    )
+    pairs = s.merge(e, on=["patient", "n"], how="left")
+    end = pairs["end"].fillna(h).to_numpy(dtype=float)
+    start = pairs["start"].to_numpy(dtype=float)
+    return float(np.clip(np.minimum(end, h) - np.maximum(start, w0), 0.0, None).sum())
 
 
 def backlog_series(ev: pd.DataFrame, rids: list[int]) -> pd.DataFrame:

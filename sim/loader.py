@@ -114,8 +114,10 @@ def _resolve(path: Path, shown: str, chain: list[Path], origin: dict[Path_, str]
             ]
         )
     base = _resolve(parent_path, str(parent_path), [*chain, real], origin)
-    # A variant inherits everything but its name: the name is its own file's stem by default.
-    base.pop("name", None)
+    # A variant inherits everything but its name and titles: the name is its own file's stem by
+    # default, and a title names one file's scenario, not the variants built on it.
+    for key in ("name", "title", "short_title"):
+        base.pop(key, None)
     return _merge(base, data, origin, shown)
 
 

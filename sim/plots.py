@@ -121,7 +121,7 @@ def interval_ecdfs(patients: pd.DataFrame, scenarios: list[str]) -> Figure:
                     color=colour(i),
                     linestyle=linestyle(i),
                     linewidth=1.6,
-                    label=scenario_label(scen),
+                    label=scenario_label(scen, short=True),
                 )
                 top = max(top, float(np.quantile(x, 0.95)))
         if ref is not None:
@@ -151,8 +151,9 @@ def stage_shares(patients: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
 
 
 def stage_bars(shares: pd.DataFrame, scenarios: list[str]) -> Figure:
-    """Stage at diagnosis: mean share per stage and scenario, with 95% CI over replications."""
-    from .analysis import t_interval
+    """Stage at diagnosis: mean share per stage and scenario, with 95% CI over replications
+    (logit scale, :func:`sim.analysis.bounded_interval`: within 0-100%)."""
+    from .analysis import bounded_interval
 
     fig = Figure(figsize=(8, 3.8))
     ax = fig.subplots()
@@ -160,7 +161,7 @@ def stage_bars(shares: pd.DataFrame, scenarios: list[str]) -> Figure:
     x = np.arange(len(STAGES))
     for i, scen in enumerate(scenarios):
         g = shares[shares["scenario"] == scen]
-        stats = [t_interval(g[s].to_numpy(dtype=float)) for s in STAGES]
+        stats = [bounded_interval(g[s].to_numpy(dtype=float), 0.0, 1.0) for s in STAGES]
         mean = np.array([m for m, _, _, _ in stats])
         err = _yerr(stats)
         ax.bar(
@@ -170,7 +171,7 @@ def stage_bars(shares: pd.DataFrame, scenarios: list[str]) -> Figure:
             yerr=100 * err,
             capsize=3,
             color=colour(i),
-            label=scenario_label(scen),
+            label=scenario_label(scen, short=True),
         )
     ax.set_xticks(x, [s.capitalize() for s in STAGES])
     ax.set_ylabel("% of people diagnosed")
@@ -212,7 +213,7 @@ def standards_bars(table: pd.DataFrame, scenarios: list[str]) -> Figure:
             yerr=100 * _yerr(stats),
             capsize=3,
             color=colour(i),
-            label=scenario_label(scen),
+            label=scenario_label(scen, short=True),
         )
     for j, (_, _, threshold) in enumerate(STANDARDS):
         ax.hlines(100 * threshold, j - 0.45, j + 0.45, colors="black", linestyles="--")
@@ -251,7 +252,9 @@ def breach_bars(summary: pd.DataFrame, scenarios: list[str]) -> Figure:
         ax.text(left + 1, i, f"{100 * share:.0f}% breach", va="center", fontsize=8)
     ax.axvline(62, color="black", linestyle="--", linewidth=1)
     ax.set_xlim(0, max(ax.get_xlim()[1], 70) * 1.15)  # room for the breach-share labels
-    ax.set_yticks(range(len(scenarios)), [scenario_label(s) for s in scenarios], fontsize=8.5)
+    ax.set_yticks(
+        range(len(scenarios)), [scenario_label(s, short=True) for s in scenarios], fontsize=8.5
+    )
     ax.invert_yaxis()
     ax.set_xlabel("mean days per breaching patient (dashed: 62 days)")
     ax.set_title("Which step used the days, among patients treated after 62 days", fontsize=10)
@@ -279,7 +282,7 @@ def backlog_lines(
             wide.mean(axis=1),
             color=colour(i),
             linestyle=linestyle(i),
-            label=scenario_label(scen),
+            label=scenario_label(scen, short=True),
         )
         ax.fill_between(years, wide.min(axis=1), wide.max(axis=1), color=colour(i), alpha=0.15)
     ax.axvspan(0, warmup_days / DAYS_PER_YEAR, color="grey", alpha=0.12, label="warm-up")
@@ -323,7 +326,7 @@ def regional_dots(table: pd.DataFrame, scenarios: list[str]) -> Figure:
                 color=colour(i),
                 markersize=4,
                 capsize=2,
-                label=scenario_label(scen),
+                label=scenario_label(scen, short=True),
             )
         ax.set_yticks(y, [region_label(r) for r in REGIONS], fontsize=8)
         ax.invert_yaxis()

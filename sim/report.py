@@ -19,6 +19,7 @@ sources the run actually used even if the files change later.
 
 from __future__ import annotations
 
+import base64
 import html
 import os
 import re
@@ -31,8 +32,12 @@ import pandas as pd
 
 from . import plots
 from .compare import (
+    BREACH_MILESTONES,
     BREACH_STEPS,
     COMPARISON_FILE,
+    REGIONS_FILE,
+    UTILISATION_COLUMNS,
+    UTILISATION_FILE,
     Effect,
     add_derived_kpis,
     breach_steps,
@@ -47,38 +52,46 @@ from .compare import (
     kpi_description,
     lookup,
     read_sources,
+    regional_table,
     scenario_label,
+    scenario_titles,
+    titles_of,
     unchanged,
     unexpected_effects,
+    utilisation_table,
 )
+from .config import REGIONS
 from .errors import RunControlError
+from .evidence import Source, cited_tags, read_evidence
 from .io import MANIFEST, atomic_path, read_manifest, write_csv
 
 REPORT_FILE = "report.html"
 
-PATIENT_COLUMNS = [
-    "scenario",
-    "replication",
-    "patient",
-    "referral_type",
-    "stage_at_diagnosis",
-    "symptomatic",
-    "onset_time",
-    "first_gp_time",
-    "first_presentation_time",
-    "first_referral_time",
-    "referral_time",
-    "first_seen_time",
-    "diagnosis_time",
-    "pet_time",
-    "local_mdt_time",
-    "specialist_mdt_time",
-    "decision_to_treat_time",
-    "first_treatment_time",
-    "clock62_start_time",
-    "death_time",
-]
-"""The columns of ``patients.parquet`` the report reads (it never loads the rest)."""
+SCENARIO_LABEL_KEYS = ("name", "title", "short_title", "description")
+"""Top-level scenario keys that name or describe it: not parameters, never levers."""
+
+PATIENT_COLUMNS = list(
+    dict.fromkeys(
+        [
+            "scenario",
+            "replication",
+            "patient",
+            "referral_type",
+            "stage_at_diagnosis",
+            "symptomatic",
+            "onset_time",
+            "first_gp_time",
+            "first_presentation_time",
+            "first_referral_time",
+            "referral_time",
+            *BREACH_MILESTONES,
+            "death_time",
+        ]
+    )
+)
+"""The columns of ``patients.parquet`` the report reads (it never loads the rest): every
+milestone the 62-day breach attribution needs (:data:`sim.compare.BREACH_MILESTONES`), those of
+the interval ECDFs and cohorts."""
 
 TABLE_KPIS = (
     "diagnosed_per_year",
@@ -105,6 +118,26 @@ TABLE_KPIS = (
     "one_year_survival_share",
 )
 """KPIs in the report's main table (every KPI is in comparison.csv)."""
+
+
+INTERVAL_METHOD = (
+    "Means over replications with 95% confidence intervals that keep within the values each "
+    "KPI can take (its kind, declared with the KPI in sim/kpis.py): shares (0-1) on the logit "
+    "scale, logit(m) &plusmn; t&middot;s/(&radic;n&middot;m(1&minus;m)), and non-negative KPIs "
+    "(days, years, counts, rates) on the log scale, m&middot;exp(&plusmn;t&middot;s/"
+    "(&radic;n&middot;m)), where m and s are the mean and standard deviation of the n "
+    "replications' values and t the 97.5% t quantile with n&minus;1 degrees of freedom; the "
+    "gaps between regions (highest &minus; lowest region in each replication, never negative) "
+    "likewise, as shares' or days' gaps. Far from a bound these are the t-interval; near one "
+    "they narrow towards it instead of crossing it. The observations are replications, not "
+    "patients (patients in one replication share its queues), so a binomial interval over "
+    "patients (Wilson) would understate the spread. A mean on a bound (every replication 0, "
+    "say) gets the t-interval clipped to the bounds. Scenario differences use common random "
+    "numbers (replication k of every scenario sees the same synthetic patients) and paired-t "
+    "intervals of the per-replication differences, clipped to the widest difference the "
+    "bounds allow (&plusmn;1 for a share)."
+)
+"""The methods section's account of the intervals (HTML)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,6 +397,11 @@ def build_report(folder: Path) -> ReportResult:
     reps = add_derived_kpis(reps)
     table = comparison_table(reps, base)
     write_csv(folder / COMPARISON_FILE, table)
+    regions = regional_table(table)
+    write_csv(folder / REGIONS_FILE, regions)
+    utilisation = _read_utilisation(folder, names)
+    if not utilisation.empty:
+        write_csv(folder / UTILISATION_FILE, utilisation)
 
     controls = manifest.get("controls", {})
     warmup = float(controls.get("warmup_days", 0.0))
@@ -371,30 +409,49 @@ def build_report(folder: Path) -> ReportResult:
     scale = float(resolved[base].get("population", {}).get("population_scale", 1.0))
 
     patients = _read_patients(folder, warmup)
-    steps = breach_summary(breach_steps(patients)) if not patients.empty else pd.DataFrame()
-    by_scenario = headlines_by_scenario(table, base)
-    lines = [line for group in by_scenario.values() for line in group]
-    years = float(controls.get("years", 1.0))
-    horizon = float(controls.get("horizon_days", warmup + years * 365.25))
-    groups = {
-        s: c
-        for s in names[1:]
-        if not patients.empty
-        and (c := cohorts(patients, base, s, horizon, years, scale)) is not None
-    }
-    unexpected = unexpected_effects(table, base, steps if not steps.empty else None, groups, scale)
+    # A folder written before a milestone was recorded lacks its column: no attribution then,
+    # rather than one that gives that step's days to its neighbour.
+    attributable = not patients.empty and all(c in patients for c in BREACH_MILESTONES)
+    steps = breach_summary(breach_steps(patients)) if attributable else pd.DataFrame()
+    # Headlines, explanations, figures and headings name scenarios by their files' titles.
+    with scenario_titles(titles_of(resolved)):
+        by_scenario = headlines_by_scenario(table, base)
+        lines = [line for group in by_scenario.values() for line in group]
+        years = float(controls.get("years", 1.0))
+        horizon = float(controls.get("horizon_days", warmup + years * 365.25))
+        groups = {
+            s: c
+            for s in names[1:]
+            if not patients.empty
+            and (c := cohorts(patients, base, s, horizon, years, scale)) is not None
+        }
+        unexpected = unexpected_effects(
+            table, base, steps if not steps.empty else None, groups, scale
+        )
 
-    sources = read_sources(folder)
-    for s in manifest["scenarios"]:
-        if s["name"] not in sources and s.get("file") and Path(s["file"]).is_file():
-            sources[s["name"]] = scenario_sources(Path(s["file"]))
+        sources = read_sources(folder)
+        for s in manifest["scenarios"]:
+            if s["name"] not in sources and s.get("file") and Path(s["file"]).is_file():
+                sources[s["name"]] = scenario_sources(Path(s["file"]))
 
-    figures = _figures(folder, table, patients, steps, names, warmup, scale)
-    page = _page(manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved)
+        figures = _figures(folder, table, patients, steps, names, warmup, scale)
+        page = _page(
+            manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved
+        ).replace(_REGIONS_SLOT, _regions_section(regions, names))
+        page = page.replace(_UTILISATION_SLOT, _utilisation_section(utilisation, names))
     path = folder / REPORT_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return ReportResult(path, table, lines, unexpected)
+
+
+def _read_utilisation(folder: Path, names: list[str]) -> pd.DataFrame:
+    """:func:`sim.compare.utilisation_table` of the folder's resources.parquet (empty without
+    one: a run stored before resources were recorded)."""
+    path = folder / "resources.parquet"
+    if not path.is_file():
+        return pd.DataFrame(columns=UTILISATION_COLUMNS)
+    return utilisation_table(pd.read_parquet(path), names)
 
 
 def _read_patients(folder: Path, warmup_days: float) -> pd.DataFrame:
@@ -407,7 +464,7 @@ def _read_patients(folder: Path, warmup_days: float) -> pd.DataFrame:
     cols = [c for c in PATIENT_COLUMNS if c in present]
     p = pd.read_parquet(path, columns=cols)
     for c in PATIENT_COLUMNS:
-        if c not in p and c != "symptomatic":
+        if c not in p and c != "symptomatic" and c not in BREACH_MILESTONES:
             p[c] = float("nan")
     p = p[p["diagnosis_time"] >= warmup_days]
     return p.reset_index(drop=True)
@@ -498,8 +555,13 @@ def _diff_text(kpi: str, r: dict[str, float]) -> str:
 
 
 def _kpi_table(table: pd.DataFrame, names: list[str], kpis: tuple[str, ...]) -> str:
-    head = "<tr><th>KPI</th>" + "".join(f"<th>{_e(scenario_label(s))}</th>" for s in names)
-    head += "".join(f"<th>{_e(scenario_label(s))} &minus; base</th>" for s in names[1:]) + "</tr>"
+    head = "<tr><th>KPI</th>" + "".join(
+        f"<th>{_e(scenario_label(s, short=True))}</th>" for s in names
+    )
+    head += (
+        "".join(f"<th>{_e(scenario_label(s, short=True))} &minus; base</th>" for s in names[1:])
+        + "</tr>"
+    )
     rows = []
     for k in kpis:
         if table[table["kpi"] == k].empty:
@@ -519,7 +581,7 @@ def _breach_table(steps: pd.DataFrame, names: list[str]) -> str:
     if steps.empty:
         return ""
     head = "<tr><th>step</th>" + "".join(
-        f"<th>{_e(scenario_label(s))}: mean days in breaches (all on clock)<br>"
+        f"<th>{_e(scenario_label(s, short=True))}: mean days in breaches (all on clock)<br>"
         "share of breaches where it used the most days</th>"
         for s in names
     )
@@ -545,6 +607,94 @@ def _breach_table(steps: pd.DataFrame, names: list[str]) -> str:
         for s in names
     )
     return f"<table>{head}</tr>{''.join(rows)}{tail}</tr></table>"
+
+
+_REGIONS_SLOT = "<!-- every KPI by region -->"
+_UTILISATION_SLOT = "<!-- utilisation of every capacity resource -->"
+
+
+def _csv_link(frame: pd.DataFrame, name: str) -> str:
+    """A download link carrying ``frame`` as CSV inside the page (a data: URL)."""
+    data = base64.b64encode(frame.to_csv(index=False).encode()).decode()
+    return f"<a download='{name}' href='data:text/csv;base64,{data}'>{name}</a>"
+
+
+def _utilisation_section(util: pd.DataFrame, names: list[str]) -> str:
+    """Utilisation of every capacity resource, one table per resource type (rows: its
+    instances by region; columns: scenarios), and utilisation.csv as a download."""
+    if util.empty:
+        return "<p class='small'>(Resource use was not recorded in this run.)</p>"
+    parts = []
+    for base, g in util.groupby("base", sort=False):
+        kind = g["kind"].iloc[0]
+        unit = "slots per session" if kind == "sessions" else "servers"
+        head = "<tr><th>resource</th>" + "".join(
+            f"<th>{_e(scenario_label(s, short=True))}: {unit}; utilisation (95% CI)</th>"
+            for s in names
+        )
+        rows = []
+        for _, r in g.groupby("resource", sort=False):
+            cells = [f"<td>{_e(r['region'].iloc[0].replace('_', ' ').title())}</td>"]
+            for s in names:
+                x = r[r["scenario"] == s]
+                if x.empty:
+                    cells.append("<td></td>")
+                    continue
+                x0 = x.iloc[0]
+                ci = (
+                    f" ({100 * x0['ci_low']:.0f}&ndash;{100 * x0['ci_high']:.0f}%)"
+                    if x0["ci_low"] == x0["ci_low"]
+                    else ""
+                )
+                cells.append(
+                    f"<td class='n'>{x0['capacity']:g}; {100 * x0['utilisation']:.0f}%"
+                    f"<span class='small'>{ci}</span></td>"
+                )
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append(f"<h4>{_e(base)} ({_e(kind)})</h4><table>{head}</tr>{''.join(rows)}</table>")
+    return (
+        "<p>Share of each resource's capacity used in the measured window, mean over "
+        "replications (95% CI): for weekly sessions, slots filled / slots offered at the sessions "
+        "held; for server pools, busy server-days / server-days on duty (a service that runs past "
+        "its shift's end can take this above 100%). Capacity is as run (at a population scale "
+        "below 1, slots per session are fractional: whole slots on average). Also as "
+        f"{_csv_link(util, UTILISATION_FILE)}.</p>" + "".join(parts)
+    )
+
+
+def _regions_section(regions: pd.DataFrame, names: list[str]) -> str:
+    """Every KPI by region, one collapsed table per scenario, and regions.csv embedded as a
+    download (a data: link: the page still loads nothing from elsewhere)."""
+    if regions.empty:
+        return ""
+    link = _csv_link(regions, REGIONS_FILE)
+    places = ["england", *REGIONS]
+    head = "<tr><th>KPI</th>" + "".join(
+        f"<th>{_e(p.replace('_', ' ').title())}</th>" for p in places
+    )
+    parts = []
+    for s in names:
+        sub = regions[regions["scenario"] == s].set_index(["kpi", "region"])
+        rows = []
+        for kpi in dict.fromkeys(sub.index.get_level_values(0)):
+            cells = [f"<td>{_e(kpi_description(kpi))}<br><span class='small'>{_e(kpi)}</span></td>"]
+            for p in places:
+                if (kpi, p) in sub.index:
+                    r = sub.loc[(kpi, p)]
+                    row = {c: float(r[c]) for c in ("mean", "ci_low", "ci_high")}
+                    cells.append(f"<td class='n'>{_ci_text(kpi, row)}</td>")
+                else:
+                    cells.append("<td></td>")
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append(
+            f"<details><summary>{_e(scenario_label(s))}: every KPI by region</summary>"
+            f"<table>{head}</tr>{''.join(rows)}</table></details>"
+        )
+    return (
+        "<h3>Every KPI by region</h3><p>Mean over replications (95% CI) of every KPI in England "
+        f"and each NHS region. The same numbers, with the paired differences from the base, "
+        f"are in {link} (also written beside this report).</p>" + "".join(parts)
+    )
 
 
 def _range_table(table: pd.DataFrame, names: list[str]) -> str:
@@ -589,7 +739,7 @@ def _levers(
         changed = [
             k
             for k in sorted(set(flat) | set(flat_base), key=_key_order(flat, flat_base))
-            if k not in ("name", "description") and flat.get(k) != flat_base.get(k)
+            if k not in SCENARIO_LABEL_KEYS and flat.get(k) != flat_base.get(k)
         ]
         rows = "".join(
             f"<tr><td>{_e(k)}</td><td>{_e(show(flat_base.get(k, '(absent)')))}</td>"
@@ -633,7 +783,7 @@ def _parameters(base: str, resolved: dict[str, Any], sources: dict[str, Any]) ->
     rows = []
     n_src = n_assume = n_none = 0
     for k, v in flat.items():
-        if k in ("name", "description"):
+        if k in SCENARIO_LABEL_KEYS:
             continue
         note = source_of(k, src)
         if re.search(r"\[S\d+", note):
@@ -645,7 +795,7 @@ def _parameters(base: str, resolved: dict[str, Any], sources: dict[str, Any]) ->
             note = "(no comment in the file: schema default or table-level value)"
         rows.append(f"<tr><td>{_e(k)}</td><td>{_e(show(v))}</td><td>{_e(note)}</td></tr>")
     return (
-        f"<p>{len(rows)} parameters; {n_src} cite a source [Sx] (see evidence.md), {n_assume} are "
+        f"<p>{len(rows)} parameters; {n_src} cite a source [Sx] (see References), {n_assume} are "
         f"marked as assumptions or calibrated, {n_none} carry no comment (values the schema "
         "fills in by default).</p><details><summary>Every parameter of "
         f"{_e(scenario_label(base))}, with its value and source</summary><table><tr>"
@@ -724,6 +874,7 @@ def _methods(
     kpis = "".join(f"<li><code>{_e(k)}</code>: {_e(kpi_description(k))}</li>" for k in TABLE_KPIS)
     timings = manifest.get("timings", {})
     wall = timings.get("wall_seconds")
+    reps_n = manifest.get("replications", c.get("replications", ""))
     rows = [
         (
             "1.1 Purpose",
@@ -784,7 +935,8 @@ def _methods(
         (
             "3.1-3.4 Data, parameters and assumptions",
             "Every parameter's value and source (the scenario file's own comment, citing "
-            "evidence.md [Sx] or marked <i>assumption</i>) is listed below.",
+            "docs/evidence.md [Sx] or marked <i>assumption</i>) is listed below; the references "
+            "of the sources cited close this section.",
         ),
         (
             "Limitations",
@@ -811,13 +963,18 @@ def _methods(
         ),
         (
             "4.3 Estimation approach",
-            f"{_num(manifest.get('replications', c.get('replications', '')))} replications per "
+            f"{_num(reps_n)} replications per "
             f"scenario, base seed {_num(c.get('seed', ''))}; population scale {_num(scale)} of "
             "England (counts are England-scaled; capacities scale with the population: "
-            "session slots exactly, servers to whole servers). Means with t-based 95% "
-            "confidence intervals over replications; scenario differences use common random "
-            "numbers (replication k of every scenario sees the same synthetic patients) and "
-            "paired-t intervals of the per-replication differences.",
+            "session slots exactly, servers to whole servers). "
+            + INTERVAL_METHOD
+            + (
+                f" <b>Only {reps_n} replications:</b> fewer than 5 values per interval; the t "
+                "quantile is large and the standard deviation itself uncertain, so read every "
+                "interval as rough."
+                if isinstance(reps_n, int) and reps_n < 5
+                else ""
+            ),
         ),
         (
             "5.1 Software",
@@ -849,7 +1006,49 @@ def _methods(
     table = "".join(f"<tr><th>{_e(k)}</th><td>{v}</td></tr>" for k, v in rows)
     return (
         "<p>Reported following the STRESS-DES checklist (Monks et al. 2019).</p>"
-        f"<table>{table}</table>" + _parameters(base, resolved, sources)
+        f"<table>{table}</table>"
+        + _parameters(base, resolved, sources)
+        + _bibliography(names, sources)
+    )
+
+
+def scenario_texts(source: dict[str, Any]) -> list[str]:
+    """Every comment of a scenario file and the files it extends (from :func:`scenario_sources`)."""
+    return [
+        source.get("header", ""),
+        *source.get("keys", {}).values(),
+        *source.get("tables", {}).values(),
+        *(c.get("header", "") for c in source.get("chain", [])),
+    ]
+
+
+_REPORT_CITES = "[S33], [S35]"
+"""The sources the report's own text cites (the NHS standards' thresholds)."""
+
+
+def _bibliography(
+    names: list[str], sources: dict[str, Any], evidence: dict[str, Source] | None = None
+) -> str:
+    """The references of every source tag the scenarios shown cite in their files' comments."""
+    texts = [t for n in names for t in scenario_texts(sources.get(n, {}))]
+    tags = cited_tags([*texts, _REPORT_CITES])
+    if not tags:
+        return ""
+    table = read_evidence() if evidence is None else evidence
+    items = []
+    for tag in tags:
+        row = table.get(tag)
+        ref = (
+            re.sub(r"\*([^*]+)\*", r"<i>\1</i>", _e(row.reference))
+            if row
+            else "(not in docs/evidence.md)"
+        )
+        items.append(f"<li id='{_e(tag)}'><b>[{_e(tag)}]</b> {ref}</li>")
+    return (
+        "<h3>References</h3>"
+        f"<p>The {len(tags)} sources cited in the comments of the scenario files compared here "
+        "(and the files they extend) and in this report; docs/evidence.md in the repository "
+        "says what each gives the model.</p><ul class='refs'>" + "".join(items) + "</ul>"
     )
 
 
@@ -899,11 +1098,22 @@ def _page(
             "scales with the population, but each queue holds fewer patients, so its waits are "
             "noisier than England's"
         )
-    if isinstance(reps, int) and reps < 10:
+    if isinstance(reps, int) and reps < 5:
+        cautions.append(
+            f"<b>only {reps} replications</b>: fewer than 5 values behind every confidence "
+            "interval, so the intervals themselves are rough (their width rests on a standard "
+            "deviation from so few values); use at least 5, better 10"
+        )
+    elif isinstance(reps, int) and reps < 10:
         cautions.append(
             f"with {reps} replications the confidence intervals of single-scenario values (and "
             "of regional values) are wide; differences between scenarios are paired and much "
             "tighter"
+        )
+    if isinstance(reps, int) and reps < 5:
+        cautions.append(
+            "single-scenario and regional intervals are wide; differences between scenarios "
+            "are paired and tighter"
         )
     small = (
         "<p class='note'>Read with care: " + "; ".join(cautions) + ". For decisions, use more "
@@ -957,7 +1167,7 @@ England and by region, is in <code>comparison.csv</code>.</p>
             "Share meeting each NHS standard",
             "28-day Faster Diagnosis Standard (urgent referral to diagnosis; threshold 75%), "
             "31-day decision to treatment (96%), 62-day referral or upgrade to treatment (85%) "
-            "[S33], [S35].",
+            f"{_REPORT_CITES}.",
         )
     }
 <h3>Which step used the days in 62-day breaches</h3>
@@ -981,6 +1191,8 @@ England and by region, is in <code>comparison.csv</code>.</p>
             "England-scaled (divided by the population scale). Grey: warm-up (not measured).",
         )
     }
+<h2>Capacity resources: how much is used</h2>
+{_UTILISATION_SLOT}
 <h2>Regions</h2>
 {
         _img(
@@ -993,12 +1205,14 @@ England and by region, is in <code>comparison.csv</code>.</p>
     }
 <p>Gap between the highest and lowest region, per replication, then averaged (95% CI):</p>
 {_range_table(table, names)}
+{_REGIONS_SLOT}
 <h2 id="closing">Closing note: effects opposite to what the levers imply</h2>
 {_closing(unexpected)}
 <h2>Methods (STRESS-DES)</h2>
 {_methods(manifest, names, resolved, sources, descriptions)}
 <p class="small">Built by <code>nenpath report</code> from the stored results in this folder
 (manifest.json, replications.csv, patients.parquet, series.parquet, scenario_sources.json).
-Sources [Sx] refer to the project's evidence file (evidence.md).</p>
+Sources [Sx] refer to the project's evidence table (docs/evidence.md); their references
+close the methods.</p>
 </body></html>
 """

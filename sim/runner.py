@@ -50,7 +50,15 @@ from . import io
 from .analysis import relative_half_width, replications_needed, summarise
 from .config import REGIONS, RunControls, Scenario
 from .errors import ReplicationError, RunControlError
-from .kpis import KPI_DESCRIPTIONS, patient_journeys, replication_kpis, weekly_series
+from .kpis import (
+    KPI_DESCRIPTIONS,
+    RESOURCE_COLUMNS,
+    kpi_bounds,
+    patient_journeys,
+    replication_kpis,
+    resource_utilisation,
+    weekly_series,
+)
 from .loader import scenario_dict, scenario_hash
 from .model import simulate
 
@@ -70,6 +78,9 @@ class ReplicationOutput:
     wall_seconds: float
     sim_events: int
     logged_events: int
+    resources: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=RESOURCE_COLUMNS))
+    """Use of every capacity resource in the measured window
+    (:func:`sim.kpis.resource_utilisation`)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,9 @@ def run_replication(
     series = weekly_series(result, journeys)
     series.insert(0, "replication", replication)
     series.insert(0, "scenario", scenario.name)
+    resources = resource_utilisation(result)
+    resources.insert(0, "replication", replication)
+    resources.insert(0, "scenario", scenario.name)
     return ReplicationOutput(
         scenario=scenario.name,
         replication=replication,
@@ -122,6 +136,7 @@ def run_replication(
         wall_seconds=result.wall_seconds,
         sim_events=result.sim_events,
         logged_events=len(result.events["time"]),
+        resources=resources,
     )
 
 
@@ -442,9 +457,10 @@ def run_experiment(
         io.write_json(out / io.MANIFEST, manifest)
     loaded = set(outputs)
 
-    show = sys.stderr.isatty() if progress is None else progress
+    # None: a bar on a terminal, one line per finished replication otherwise (a log, CI).
+    mode = ("bar" if sys.stderr.isatty() else "lines") if progress is None else progress
     target = controls.replications
-    bar = _Progress(show, len(scenarios) * target, done=sum(1 for (_, k) in outputs if k < target))
+    bar = _Progress(mode, len(scenarios) * target, done=sum(1 for (_, k) in outputs if k < target))
     try:
         while True:
             failed = {(f.scenario, f.replication) for f in failures}
@@ -471,14 +487,19 @@ def run_experiment(
                             f"replication {res.replication} of {res.scenario} "
                             f"(seed {res.seed}) failed; the others go on"
                         )
-                        bar.advance(1)
+                        bar.advance(1, scenario=res.scenario, replication=res.replication)
                         continue
                     outputs[(res.scenario, res.replication)] = res.kpis
                     if out is not None:
                         _write_part(out, res)
                     if on_output is not None:
                         on_output(res)
-                    bar.advance(1, _half_width_text(outputs, names[0], target))
+                    bar.advance(
+                        1,
+                        _half_width_text(outputs, names[0], target),
+                        scenario=res.scenario,
+                        replication=res.replication,
+                    )
             if precision is None or target >= max_replications:
                 break
             kept = {sk: v for sk, v in outputs.items() if sk[1] < target}
@@ -500,7 +521,7 @@ def run_experiment(
     outputs = {sk: v for sk, v in outputs.items() if sk[1] < target}
     reps = _replications_frame(outputs, names)
     kpi_names = [c for c in reps.columns if c not in ("scenario", "replication")]
-    summary = summarise(reps, kpi_names) if len(reps) else _empty_summary()
+    summary = summarise(reps, kpi_names, bounds=kpi_bounds) if len(reps) else _empty_summary()
     timings = _timings(started)
     if out is not None:
         if len(reps):
@@ -579,6 +600,7 @@ def _write_part(out: Path, res: ReplicationOutput) -> None:
     paths = io.part_paths(out, res.scenario, res.replication)
     io.write_parquet(paths["journeys"], res.journeys)
     io.write_parquet(paths["series"], res.series)
+    io.write_parquet(paths["resources"], _resource_frame(res))
     # The KPI file is written last: its presence marks the replication as finished.
     io.write_json(
         paths["kpis"],
@@ -592,6 +614,23 @@ def _write_part(out: Path, res: ReplicationOutput) -> None:
             "kpis": res.kpis,
         },
     )
+
+
+def _resource_frame(res: ReplicationOutput) -> pd.DataFrame:
+    """The replication's resource use with a fixed schema (so parts concatenate)."""
+    frame = res.resources
+    if frame.empty:
+        frame = pd.DataFrame(
+            {"scenario": pd.Series(dtype=str), "replication": pd.Series(dtype="int64")}
+            | {
+                c: pd.Series(dtype=float if c in _RESOURCE_NUMBERS else str)
+                for c in RESOURCE_COLUMNS
+            }
+        )
+    return frame.astype({c: float for c in _RESOURCE_NUMBERS} | {"replication": "int64"})
+
+
+_RESOURCE_NUMBERS = ("capacity", "offered", "used", "utilisation")
 
 
 def _load_parts(out: Path, names: list[str]) -> dict[tuple[str, int], dict[str, float]]:
@@ -621,6 +660,9 @@ def _finish_folder(
     )
     io.concat_parquet(
         [io.part_paths(out, s, int(k))["series"] for s, k in keys], out / "series.parquet"
+    )
+    io.concat_parquet(
+        [io.part_paths(out, s, int(k))["resources"] for s, k in keys], out / "resources.parquet"
     )
 
 
@@ -661,12 +703,17 @@ def _manifest(
 
 
 class _Progress:
-    """A progress bar on standard error: replications done, ETA and the main KPI's current CI
-    half-width (relative to its mean). Silent when ``show`` is false."""
+    """Progress on standard error. ``mode`` True or ``"bar"``: a bar with replications done,
+    ETA and the main KPI's current CI half-width (relative to its mean); ``"lines"``: one plain
+    line per finished replication (scenario, replication, elapsed time, ETA), for logs; False:
+    silent."""
 
-    def __init__(self, show: bool, total: int, done: int = 0):
+    def __init__(self, mode: bool | str, total: int, done: int = 0):
         self._bar: Any = None
-        if show:
+        self._lines = mode == "lines"
+        self._total, self._done, self._resumed = total, done, done
+        self._started = time.perf_counter()
+        if mode is True or mode == "bar":
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -692,14 +739,38 @@ class _Progress:
             # Replications reused by a resume count as done without skewing the ETA.
             self._task = self._bar.add_task("run", total=total, completed=done, hw="")
 
-    def advance(self, n: int, text: str | None = None) -> None:
+    def advance(
+        self,
+        n: int,
+        text: str | None = None,
+        scenario: str | None = None,
+        replication: int | None = None,
+    ) -> None:
+        self._done += n
+        if self._lines and n:
+            self._line(scenario, replication, text)
         if self._bar is not None and n:
             if text is None:
                 self._bar.update(self._task, advance=n)
             else:
                 self._bar.update(self._task, advance=n, hw=text)
 
+    def _line(self, scenario: str | None, replication: int | None, text: str | None) -> None:
+        elapsed = time.perf_counter() - self._started
+        # Replications reused by a resume took no time now: the rate is over this session's.
+        ran = self._done - self._resumed
+        left = max(self._total - self._done, 0)
+        eta = _clock(elapsed / ran * left) if ran > 0 else "-:--:--"
+        what = f"{scenario} replication {replication}" if scenario is not None else "replication"
+        hw = f"; {text}" if text else ""
+        print(
+            f"{what} done ({self._done}/{self._total}); elapsed {_clock(elapsed)}, ETA {eta}{hw}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def extend(self, n: int) -> None:
+        self._total += n
         if self._bar is not None:
             task = self._bar.tasks[0]
             self._bar.update(self._task, total=(task.total or 0) + n)
@@ -707,7 +778,15 @@ class _Progress:
     def note(self, text: str) -> None:
         if self._bar is not None:
             self._bar.console.print(text)
+        elif self._lines:
+            print(text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+def _clock(seconds: float) -> str:
+    """``h:mm:ss``."""
+    s = round(seconds)
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"

@@ -102,7 +102,8 @@ def test_overlay_is_a_valid_scenario_changing_only_the_fitted_key(
     base = flatten(scenario_dict(load_scenario(BASELINE)))
     new = flatten(scenario_dict(load_scenario(folder / "calibrated.toml")))
     changed = {k for k in base.keys() | new.keys() if base.get(k) != new.get(k)}
-    assert changed == {"name", "description", "population.female_share"}
+    assert changed == {"name", "title", "description", "population.female_share"}
+    assert new["title"].startswith("Current practice, calibrated ")
     assert new["population.female_share"] == pytest.approx(result.best.values["female"], rel=1e-3)
 
 

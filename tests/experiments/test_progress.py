@@ -1,5 +1,6 @@
 """The progress bar: on a terminal it shows replications done, the ETA and the main KPI's current
-CI half-width; when standard error is not a terminal (a log file, CI) nothing is drawn.
+CI half-width; when standard error is not a terminal (a log file, CI) no bar is drawn, but one
+plain line per finished replication says which, the time so far and the ETA.
 
 The terminal is a real pseudo-terminal (``pty``), as in an interactive shell.
 """
@@ -58,9 +59,27 @@ def test_bar_on_a_terminal(tmp_path: Path) -> None:
     assert "\x1b[" in text  # drawn in place with terminal control codes
 
 
-def test_no_bar_when_not_a_terminal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Under pytest, standard error is a pipe: the run must not draw anything there."""
+def test_lines_not_a_bar_when_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under pytest, standard error is a pipe: no bar is drawn there, one line per replication."""
     assert main([*ARGS[2:], "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()
-    assert captured.err == ""
+    assert "\x1b[" not in captured.err and "\r" not in captured.err
+    lines = captured.err.splitlines()
+    assert len(lines) == 3, captured.err
+    pattern = (
+        r"current_practice replication (\d) done \((\d)/3\); elapsed \d+:\d\d:\d\d, "
+        r"ETA (\d+:\d\d:\d\d)"
+    )
+    found = [re.match(pattern, line) for line in lines]
+    assert all(found), lines
+    assert sorted(int(m.group(1)) for m in found if m) == [0, 1, 2]
+    assert [int(m.group(2)) for m in found if m] == [1, 2, 3]
+    assert found[-1] is not None and found[-1].group(3) == "0:00:00"  # nothing left
     assert "results written to" in captured.out and "\x1b[" not in captured.out
+
+
+def test_no_progress_prints_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*ARGS[2:], "--out", str(tmp_path), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""

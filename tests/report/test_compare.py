@@ -21,6 +21,9 @@ from sim.compare import (
     comparison_table,
     headlines,
     lookup,
+    scenario_label,
+    scenario_titles,
+    titles_of,
     unexpected_effects,
 )
 from sim.config import REGIONS
@@ -60,13 +63,51 @@ def test_paired_difference_by_hand() -> None:
     assert r["diff_vs_base"] == pytest.approx(-2.0)
     assert r["diff_ci_low"] == pytest.approx(-2.0 - half, abs=1e-3)
     assert r["diff_ci_high"] == pytest.approx(-2.0 + half, abs=1e-3)
-    # the mean of ideal is (8 + 11 + 11)/3 = 10 with sd sqrt(3)
+    # the mean of ideal is (8 + 11 + 11)/3 = 10 with sd sqrt(3): t half-width T2 * sqrt(3) /
+    # sqrt(3) = T2, carried to the log scale (days are non-negative) as T2 / 10
     assert r["mean"] == pytest.approx(10.0)
-    assert r["ci_high"] - r["mean"] == pytest.approx(T2 * math.sqrt(3) / math.sqrt(3), abs=1e-3)
+    assert r["ci_low"] == pytest.approx(10.0 * math.exp(-T2 / 10), abs=1e-3)
+    assert r["ci_high"] == pytest.approx(10.0 * math.exp(T2 / 10), abs=1e-3)
     b = lookup(table, "diagnostic_interval_days_median", "base")
     assert b["diff_vs_base"] == 0 and b["diff_ci_low"] == 0 and b["diff_ci_high"] == 0
     assert b["mean"] == pytest.approx(12.0)
-    assert b["ci_low"] == pytest.approx(12.0 - T2 * 2 / math.sqrt(3), abs=1e-3)
+    assert b["ci_low"] == pytest.approx(12.0 * math.exp(-T2 * 2 / math.sqrt(3) / 12), abs=1e-3)
+
+
+def test_share_intervals_on_the_logit_scale_by_hand() -> None:
+    table = comparison_table(_reps(), "base")
+    # base distant shares 0.30, 0.20, 0.25: mean 0.25, sd 0.05, t half-width T2 * 0.05 /
+    # sqrt(3); on the logit scale that is divided by 0.25 * 0.75 around logit(0.25) = -ln 3
+    r = lookup(table, "stage_distant_at_diagnosis_share", "base")
+    w = T2 * 0.05 / math.sqrt(3) / (0.25 * 0.75)
+    assert r["mean"] == pytest.approx(0.25)
+    assert r["ci_low"] == pytest.approx(1 / (1 + 3 * math.exp(w)), abs=1e-4)
+    assert r["ci_high"] == pytest.approx(1 / (1 + 3 * math.exp(-w)), abs=1e-4)
+    # the plain t-interval would be 0.25 +/- 0.124; the logit one is not symmetric about 0.25
+    assert r["ci_high"] - 0.25 > 0.25 - r["ci_low"]
+
+
+def test_intervals_stay_within_bounds_near_them() -> None:
+    rows = [
+        ("base", 0, 1.0, 0.001, 0.0),
+        ("base", 1, 40.0, 0.2, 0.0),
+        ("ideal", 0, 0.5, 0.999, 0.0),
+        ("ideal", 1, 30.0, 0.1, 0.0),
+    ]
+    cols = ["scenario", "replication", "pet_wait_days_median", "dtt_31d_share", "nec_share"]
+    table = comparison_table(pd.DataFrame(rows, columns=cols), "base")
+    # with 2 replications the plain t-interval of the base's wait is 20.5 +/- 247.7 days and of
+    # its share 0.1005 +/- 1.26: both would cross zero
+    wait = lookup(table, "pet_wait_days_median", "base")
+    assert 0 < wait["ci_low"] < wait["mean"] < wait["ci_high"]
+    share = lookup(table, "dtt_31d_share", "base")
+    assert 0 < share["ci_low"] < share["mean"] < share["ci_high"] < 1
+    # a share's difference lies within -1 to +1
+    diff = lookup(table, "dtt_31d_share", "ideal")
+    assert -1 <= diff["diff_ci_low"] < diff["diff_vs_base"] < diff["diff_ci_high"] <= 1
+    # all replications on a bound: a zero-width interval on it
+    nec = lookup(table, "nec_share", "base")
+    assert nec["ci_low"] == nec["mean"] == nec["ci_high"] == 0
 
 
 def test_missing_values_are_ignored_not_zero() -> None:
@@ -81,7 +122,7 @@ def test_missing_values_are_ignored_not_zero() -> None:
     base = lookup(table, "diagnostic_interval_days_median", "base")
     assert base["mean"] == pytest.approx((10 + 12 + 14 + 20) / 4)
     half = T3 * np.std([10, 12, 14, 20], ddof=1) / 2
-    assert base["ci_high"] == pytest.approx(base["mean"] + half, abs=1e-3)
+    assert base["ci_high"] == pytest.approx(base["mean"] * math.exp(half / base["mean"]), abs=1e-3)
 
 
 def test_people_diagnosed_with_distant_spread_are_paired_per_replication() -> None:
@@ -186,6 +227,19 @@ def _table(rows: list[tuple[str, str, float, float, float, float]]) -> pd.DataFr
     )
 
 
+def test_scenarios_are_named_by_their_titles() -> None:
+    resolved = {
+        "ideal_pathway": {"title": "The Ideal Pathway", "short_title": "Ideal"},
+        "ring_fenced_prrt": {},
+    }
+    assert scenario_label("ideal_pathway") == "Ideal pathway"  # outside: the name in words
+    with scenario_titles(titles_of(resolved)):
+        assert scenario_label("ideal_pathway") == "The Ideal Pathway"
+        assert scenario_label("ideal_pathway", short=True) == "Ideal"
+        assert scenario_label("ring_fenced_prrt", short=True) == "Ring fenced prrt"
+    assert scenario_label("ideal_pathway") == "Ideal pathway"
+
+
 def test_headlines_state_numbers_and_uncertainty() -> None:
     table = _table(
         [
@@ -199,7 +253,8 @@ def test_headlines_state_numbers_and_uncertainty() -> None:
             ("rtt_62d_share", "ideal_pathway", 0.61, 0.01, -0.02, 0.04),
         ]
     )
-    lines = headlines(table, "current_practice")
+    with scenario_titles({"ideal_pathway": ("The Ideal Pathway", "")}):
+        lines = headlines(table, "current_practice")
     assert (
         "The Ideal Pathway would cut the median time from first presentation to diagnosis "
         "from 54 days to 40 days (-14 days, 95% CI -20 to -8.0 days)." in lines

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
 
 from sim.cli import main
-from sim.compare import COMPARISON_COLUMNS
+from sim.compare import COMPARISON_COLUMNS, REGION_COLUMNS, UTILISATION_COLUMNS
+from sim.config import REGIONS
+from sim.kpis import kpi_bounds
 from sim.report import parse_comments, source_of
 from tests.helpers import BASELINE, ROOT, SCENARIOS, quick_run_options
 
@@ -70,7 +74,7 @@ def test_report_loads_nothing_from_elsewhere(run: Path) -> None:
     page = (run / "report.html").read_text()
     assert "<script" not in page and "<link" not in page and "@import" not in page
     for ref in re.findall(r"(?:src|href)\s*=\s*['\"]([^'\"]*)", page):
-        assert ref.startswith(("data:image/png;base64,", "#")), ref[:60]
+        assert ref.startswith(("data:image/png;base64,", "data:text/csv;base64,", "#")), ref[:60]
     assert "url(" not in page
 
 
@@ -84,8 +88,99 @@ def test_methods_carry_the_run_and_its_sources(run: Path) -> None:
     assert "Ga-68 DOTATATE PET for every well-differentiated NET [S20]" in page
     # every baseline parameter with its source comment
     assert "population.female_share" in page and "[S1] 50.5% female" in page
+    # the interval method, and the warning that 2 replications are too few for it
+    assert "logit scale" in page and "log scale" in page
+    assert "<b>only 2 replications</b>" in page and "<b>Only 2 replications:</b>" in page
     # headlines: one sentence per headline KPI, with a confidence interval or a no-change note
     assert "The Ideal Pathway would" in page and "95% CI" in page
+
+
+def test_breach_attribution_gives_pathology_its_days(run: Path) -> None:
+    """Every diagnosis here waits for specialist pathology (queue and reporting), so the step
+    cannot show 0.0 days on the clock, as it did when the report did not read its milestones."""
+    page = (run / "report.html").read_text()
+    m = re.search(
+        r"<td>Specialist pathology with Ki-67</td><td class='n'>([\d.]+) \(([\d.]+)\)", page
+    )
+    assert m is not None
+    assert float(m.group(2)) > 0
+
+
+def test_no_interval_leaves_its_kpis_bounds(run: Path) -> None:
+    """Every KPI of a small comparison (2 replications, 2% of England: wide t-intervals, region
+    shares of 0 and 1): each CI within the bounds of its kind, around its mean."""
+    table = pd.read_csv(run / "comparison.csv")
+    for col in ("mean", "ci_low", "ci_high", "diff_ci_low", "diff_ci_high"):
+        table[col] = table[col].astype(float)
+    est = table[table["ci_low"].notna()]
+    assert len(est) > 500
+    bounds = [kpi_bounds(k) for k in est["kpi"]]
+    lower = np.array([b[0] for b in bounds])
+    upper = np.array([b[1] for b in bounds])
+    assert np.isfinite(lower).all()  # every KPI's kind is declared
+    assert (est["ci_low"] >= lower).all() and (est["ci_high"] <= upper).all()
+    assert (est["ci_low"] <= est["mean"]).all() and (est["mean"] <= est["ci_high"]).all()
+    assert (est["diff_ci_low"] >= lower - upper).all()
+    assert (est["diff_ci_high"] <= upper - lower).all()
+    summary = pd.read_csv(run / "summary.csv").dropna(subset=["ci_low"])
+    lo = np.array([kpi_bounds(k)[0] for k in summary["kpi"]])
+    hi = np.array([kpi_bounds(k)[1] for k in summary["kpi"]])
+    assert (summary["ci_low"] >= lo).all() and (summary["ci_high"] <= hi).all()
+
+
+def test_methods_end_with_the_references_the_scenarios_cite(run: Path) -> None:
+    page = (run / "report.html").read_text()
+    refs = page[page.index("<h3>References</h3>") :]
+    cited = set(re.findall(r"<li id='(S\d+[a-z]?)'>", refs))
+    # the ideal pathway's own file cites [S20]; current practice cites [S14]; the report [S33]
+    assert {"S14", "S20", "S33"} <= cited
+    assert "Hooper J" in refs and "<i>J Neuroendocrinol</i>" in refs
+    assert "not in docs/evidence.md" not in refs
+    # only what is cited: the economics sources are cited by no scenario compared here
+    assert "S150" not in cited and "S190" not in cited
+
+
+def test_every_kpi_by_region_in_a_table_and_a_downloadable_csv(run: Path) -> None:
+    regions = pd.read_csv(run / "regions.csv")
+    assert list(regions.columns) == REGION_COLUMNS
+    table = pd.read_csv(run / "comparison.csv").set_index(["kpi", "scenario"])
+    places = ["england", *REGIONS]
+    for kpi, g in regions.groupby("kpi"):
+        # every place for every scenario, England first, each row as in comparison.csv
+        assert list(g["region"]) == [p for p in places for _ in range(2)], kpi
+        for _, r in g.iterrows():
+            name = kpi if r["region"] == "england" else f"{kpi}__{r['region']}"
+            expect = table.loc[(name, r["scenario"])]
+            for col in ("mean", "ci_low", "ci_high", "diff_vs_base"):
+                assert r[col] == pytest.approx(expect[col], nan_ok=True), (name, col)
+    assert {"rtt_62d_share", "distant_diagnosed_per_year"} <= set(regions["kpi"])
+    page = (run / "report.html").read_text()
+    (data,) = re.findall(r"download='regions.csv' href='data:text/csv;base64,([^']+)'", page)
+    assert base64.b64decode(data) == (run / "regions.csv").read_bytes()
+    assert page.count("every KPI by region</summary>") == 2
+
+
+def test_utilisation_of_every_capacity_resource(run: Path) -> None:
+    util = pd.read_csv(run / "utilisation.csv")
+    assert list(util.columns) == UTILISATION_COLUMNS
+    resources = pd.read_parquet(run / "resources.parquet")
+    # every capacity resource instance, for both scenarios, over both replications
+    assert set(util["resource"]) == set(resources["resource"])
+    assert {"specialist_mdt", "pet", "histopathology", "surgery", "prrt"} <= set(util["base"])
+    assert len(util) == 2 * resources["resource"].nunique() and (util["n"] == 2).all()
+    est = util.dropna(subset=["ci_low"])
+    assert (est["ci_low"] >= 0).all() and (est["ci_low"] <= est["utilisation"]).all()
+    sessions = est[est["kind"] == "sessions"]
+    assert (sessions["ci_high"] <= 1).all()
+    # the specialist MDT rows are the regional utilisation KPI of comparison.csv
+    table = pd.read_csv(run / "comparison.csv").set_index(["kpi", "scenario"])
+    for _, r in util[util["base"] == "specialist_mdt"].iterrows():
+        kpi = f"specialist_mdt_utilisation__{r['region']}"
+        assert r["utilisation"] == pytest.approx(table.loc[(kpi, r["scenario"]), "mean"])
+    page = (run / "report.html").read_text()
+    (data,) = re.findall(r"download='utilisation.csv' href='data:text/csv;base64,([^']+)'", page)
+    assert base64.b64decode(data) == (run / "utilisation.csv").read_bytes()
+    assert "<h4>histopathology (servers)</h4>" in page
 
 
 def test_report_rebuilds_from_stored_results_alone(run: Path, tmp_path: Path) -> None:
@@ -97,6 +192,25 @@ def test_report_rebuilds_from_stored_results_alone(run: Path, tmp_path: Path) ->
     assert main(["report", str(copy)]) == 0
     assert (copy / "comparison.csv").read_bytes() == (run / "comparison.csv").read_bytes()
     assert (copy / "report.html").read_text() == (run / "report.html").read_text()
+
+
+def test_headings_and_headlines_use_the_files_titles(run: Path, tmp_path: Path) -> None:
+    page = (run / "report.html").read_text()
+    assert "<h3>The Ideal Pathway compared with Current practice</h3>" in page
+    # retitle the stored scenario: the rebuilt report follows the title, not the file name
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for s in manifest["scenarios"]:
+        if s["name"] == "ideal_pathway":
+            s["resolved"].update(title="A zebra crossing plan", short_title="Zebra")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["report", str(copy)]) == 0
+    page = (copy / "report.html").read_text()
+    assert "<h3>A zebra crossing plan compared with Current practice</h3>" in page
+    assert "A zebra crossing plan would" in page
+    assert "<th>Zebra</th>" in page and "<th>Zebra &minus; base</th>" in page
+    assert "The Ideal Pathway" not in page.split("<h2>Methods")[0].split("<p>A discrete")[1]
 
 
 def test_report_of_an_empty_folder_is_a_one_line_error(

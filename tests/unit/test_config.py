@@ -51,6 +51,24 @@ def test_extends_overlay_changes_only_what_it_says(tmp_path: Path) -> None:
     assert scenario_hash(variant) != scenario_hash(base)
 
 
+def test_titles_name_one_file_and_are_not_inherited(tmp_path: Path) -> None:
+    base = load_scenario(BASELINE)
+    assert base.title == "Current practice" and base.short_title is None
+    plain = load_scenario(_overlay(tmp_path, "", "plain.toml"))
+    assert plain.title is None and plain.short_title is None  # not "Current practice"
+    titled = load_scenario(
+        _overlay(tmp_path, 'title = "A test plan"\nshort_title = "Test"\n', "titled.toml")
+    )
+    assert (titled.title, titled.short_title) == ("A test plan", "Test")
+    # a title is not a parameter: the model part is unchanged
+    assert titled.model_copy(update={"title": None, "short_title": None, "name": "plain"}) == plain
+
+
+def test_every_shipped_scenario_has_its_own_title() -> None:
+    titles = [load_scenario(f).title for f in sorted(SCENARIOS.rglob("*.toml"))]
+    assert all(titles) and len(set(titles)) == len(titles)
+
+
 def test_retagged_distribution_replaces_rather_than_merges(tmp_path: Path) -> None:
     path = _overlay(tmp_path, '[diagnostics]\nimaging_wait_days = {dist = "fixed", value = 3}\n')
     s = load_scenario(path)

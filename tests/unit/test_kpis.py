@@ -7,16 +7,18 @@ import math
 import numpy as np
 import pytest
 
-from sim.config import REGIONS, ROUTES, SITES, TREATMENTS
+from sim.config import REGIONS, ROUTES, SITES, TREATMENTS, RunControls, Scenario
 from sim.events import EventKind as K
 from sim.kpis import (
     REFERRAL_TYPES,
+    RESOURCE_COLUMNS,
     backlog_series,
     events_frame,
     patient_journeys,
     replication_kpis,
+    resource_utilisation,
 )
-from sim.model import ResourceInfo, RunResult
+from sim.model import ResourceInfo, RunResult, simulate
 
 HORIZON = 800.0
 YEARS = HORIZON / 365.25
@@ -165,3 +167,84 @@ def test_backlog_rebuilt_from_log() -> None:
     ev = events_frame(_result())
     b = backlog_series(ev, [0])
     assert b["backlog"].tolist() == [0]
+
+
+def _capacity_result() -> RunResult:
+    """A hand-made log of capacity use, measured window [100, 300]."""
+    resources = [
+        ResourceInfo(0, "specialist_mdt.london", "specialist_mdt", "london", "sessions", 10, 1),
+        ResourceInfo(1, "histopathology.london", "histopathology", "london", "servers", 2),
+        ResourceInfo(2, "pet_delay.london", "pet_delay", "london", "delay", None),
+        ResourceInfo(3, "surgery", "surgery", None, "servers", 3),
+    ]
+    events = [
+        # sessions: the one at 50 is before the window; 18 slots offered, 11 used in it
+        (50, -1, K.SESSION_START, 0, 10),
+        (50, -1, K.SESSION_END, 0, 5),
+        (150, -1, K.SESSION_START, 0, 10),
+        (150, -1, K.SESSION_END, 0, 3),
+        (250, -1, K.SESSION_START, 0, 8),
+        (250, -1, K.SESSION_END, 0, 8),
+        # a pool of 2 servers: 400 server-days on duty; busy 10 (90-110, clipped at 100),
+        # 10 (120-130), 20 (140-160, the same patient again), 10 (290 to the horizon), and
+        # nothing for 20-40: 50 in all
+        (20, 3, K.SERVICE_START, 1, 0),
+        (40, 3, K.SERVICE_END, 1, 0),
+        (90, 0, K.SERVICE_START, 1, 0),
+        (110, 0, K.SERVICE_END, 1, 0),
+        (120, 1, K.SERVICE_START, 1, 0),
+        (130, 1, K.SERVICE_END, 1, 0),
+        (140, 1, K.SERVICE_START, 1, 0),
+        (160, 1, K.SERVICE_END, 1, 0),
+        (290, 2, K.SERVICE_START, 1, 0),
+        # a delay: no capacity, no row
+        (150, 5, K.SERVICE_START, 2, 0),
+        # a scheduled pool: 1 server on duty from 0, 3 from 150, none from 200: 50 + 150 = 200
+        # server-days in the window; one service 190-210 busy 20
+        (0, -1, K.CAPACITY_CHANGE, 3, 1),
+        (150, -1, K.CAPACITY_CHANGE, 3, 3),
+        (200, -1, K.CAPACITY_CHANGE, 3, 0),
+        (190, 4, K.SERVICE_START, 3, 0),
+        (210, 4, K.SERVICE_END, 3, 0),
+    ]
+    ev = sorted(events, key=lambda e: e[0])
+    arrays = {
+        "time": np.array([e[0] for e in ev], dtype=float),
+        "patient": np.array([e[1] for e in ev], dtype=np.int32),
+        "kind": np.array([int(e[2]) for e in ev], dtype=np.int8),
+        "resource": np.array([e[3] for e in ev], dtype=np.int16),
+        "code": np.array([e[4] for e in ev], dtype=np.int32),
+    }
+    base = _result()
+    return RunResult(
+        "hand", 0, 1, 100.0, 300.0, 1.0, arrays, base.patients, resources, 3, 0, 0, 0.0
+    )
+
+
+def test_resource_utilisation_by_hand() -> None:
+    u = resource_utilisation(_capacity_result()).set_index("resource")
+    assert list(u.columns) == RESOURCE_COLUMNS[1:]
+    assert list(u.index) == ["specialist_mdt.london", "histopathology.london", "surgery"]
+    mdt = u.loc["specialist_mdt.london"]
+    assert (mdt["offered"], mdt["used"]) == (18, 11)
+    assert mdt["utilisation"] == pytest.approx(11 / 18)
+    pool = u.loc["histopathology.london"]
+    assert (pool["offered"], pool["used"]) == (400, 50)
+    assert pool["utilisation"] == pytest.approx(0.125)
+    scheduled = u.loc["surgery"]
+    assert (scheduled["offered"], scheduled["used"], scheduled["region"]) == (200, 20, "national")
+    assert scheduled["utilisation"] == pytest.approx(0.1)
+
+
+def test_session_utilisation_is_the_kpis(small: tuple[Scenario, RunControls]) -> None:
+    scenario, controls = small
+    result = simulate(scenario, 0, controls)
+    u = resource_utilisation(result).set_index("resource")
+    kpis = replication_kpis(result)
+    for region in REGIONS:
+        assert u.loc[f"specialist_mdt.{region}", "utilisation"] == pytest.approx(
+            kpis[f"specialist_mdt_utilisation__{region}"]
+        )
+    capacity = {r.name for r in result.resources if r.kind != "delay"}
+    assert set(u.index) == capacity
+    assert (u["utilisation"].dropna() >= 0).all()
