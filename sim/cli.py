@@ -315,6 +315,13 @@ def _common_controls(scenarios: list[tuple[Scenario, RunControls]]) -> RunContro
     return scenarios[0][1]
 
 
+def _default_out(*parts: str) -> Path:
+    """A command's default output folder, ``outputs/<parts>`` (:func:`sim.io.default_folder`)."""
+    from .io import default_folder
+
+    return default_folder(*parts)
+
+
 def _progress(args: argparse.Namespace) -> bool | None:
     return False if args.no_progress else None
 
@@ -323,7 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import run_experiment
 
     scenario, controls = load_with_controls(args.scenario, args)
-    out = args.out or Path("outputs") / scenario.name
+    out = args.out or _default_out(scenario.name)
     result = run_experiment(
         [scenario],
         controls,
@@ -357,7 +364,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     loaded = [load_with_controls(p, args) for p in paths]
     controls = _common_controls(loaded)
     scenarios = [s for s, _ in loaded]
-    out = args.out or Path("outputs") / ("compare_" + "_vs_".join(s.name for s in scenarios[:3]))
+    out = args.out or _default_out("compare", "_vs_".join(s.name for s in scenarios[:3]))
     result = run_comparison(
         scenarios,
         controls,
@@ -405,7 +412,7 @@ def cmd_warmup(args: argparse.Namespace) -> int:
             "warmup_years": 0.0,
         }
     )
-    out = args.out or Path("outputs") / f"warmup_{scenario.name}"
+    out = args.out or _default_out("warmup", scenario.name)
     result = warmup_analysis(
         scenario,
         controls,
@@ -454,7 +461,7 @@ def cmd_size(args: argparse.Namespace) -> int:
             "(common random numbers)"
         )
     scenario, controls = load_with_controls(args.scenario, args)
-    out = args.out or Path("outputs") / f"size_{scenario.name}_{args.resource}_{args.kpi}"
+    out = args.out or _default_out("size", scenario.name, args.resource, args.kpi)
     result = size_resource(
         scenario,
         controls,
@@ -545,7 +552,7 @@ def cmd_psa(args: argparse.Namespace) -> int:
     from .psa import run_psa
 
     scenario, controls = load_with_controls(args.scenario, args)
-    out = args.out or Path("outputs") / f"psa_{scenario.name}"
+    out = args.out or _default_out("psa", scenario.name)
     result = run_psa(
         scenario,
         controls,

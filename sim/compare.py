@@ -32,7 +32,7 @@ from scipy import stats
 
 from .analysis import LEVEL
 from .config import REGIONS, RunControls, Scenario
-from .io import write_json
+from .io import holds_folder, write_json
 from .kpis import KPI_DESCRIPTIONS, ordered_kpis
 
 DAYS_PER_YEAR = 365.25
@@ -788,6 +788,7 @@ class ComparisonResult:
     unexpected: list[Effect] = field(default_factory=list)
 
 
+@holds_folder("out")
 def run_comparison(
     scenarios: list[Scenario],
     controls: RunControls,

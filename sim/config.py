@@ -118,6 +118,11 @@ GEP_SITES: tuple[str, ...] = (
 
 DAYS_PER_YEAR = 365.25
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""A scenario name, usable as one folder or file name anywhere: letters, digits, ``_ . -``,
+starting with a letter or digit (so never ``.``, ``..``, hidden or a path)."""
+NAME_MAX_LENGTH = 100
+
 # --------------------------------------------------------------------------------------------
 # Building blocks
 # --------------------------------------------------------------------------------------------
@@ -617,7 +622,13 @@ class Survival(Strict):
 class Scenario(Strict):
     """Every model parameter of one scenario (a pure value; no runtime objects)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        pattern=NAME_PATTERN,
+        description="Identifier of the scenario: names its output folder (outputs/<name>) and "
+        "its checkpoint folder, so it is one plain file name (never '.', '..' or hidden).",
+    )
     description: str = ""
     start_date: dt.date = Field(description="Calendar date of t=0; must be a Monday.")
     population: Population

@@ -440,6 +440,30 @@ def run_experiment(
     precision_kpis = tuple(precision_kpis)
     if precision is not None:
         check_kpis(precision_kpis, "--precision-kpi")
+    with io.folder_lock(out) if out is not None else contextlib.nullcontext():
+        return _experiment(
+            scenarios, controls, out, dask, resume, force, progress, precision, precision_kpis,
+            max_replications, files, on_output, replicate,
+        )  # fmt: skip
+
+
+def _experiment(
+    scenarios: list[Scenario],
+    controls: RunControls,
+    out: Path | None,
+    dask: str | None,
+    resume: bool,
+    force: bool,
+    progress: bool | None,
+    precision: float | None,
+    precision_kpis: tuple[str, ...],
+    max_replications: int,
+    files: dict[str, str] | None,
+    on_output: Callable[[ReplicationOutput], None] | None,
+    replicate: Replicate,
+) -> ExperimentResult:
+    """:func:`run_experiment` once its folder is held (see there)."""
+    names = [s.name for s in scenarios]
     started = time.perf_counter()
     workers = controls.workers or os.cpu_count() or 1
     fp = fingerprint(scenarios, controls)
