@@ -53,6 +53,7 @@ from .errors import ReplicationError, RunControlError
 from .kpis import KPI_DESCRIPTIONS, patient_journeys, replication_kpis, weekly_series
 from .loader import scenario_dict, scenario_hash
 from .model import simulate
+from .population import check_run_size
 
 MAIN_KPI = "diagnostic_interval_days_median"
 
@@ -440,6 +441,8 @@ def run_experiment(
     precision_kpis = tuple(precision_kpis)
     if precision is not None:
         check_kpis(precision_kpis, "--precision-kpi")
+    for s in scenarios:
+        check_run_size(s.population, controls)
     with io.folder_lock(out) if out is not None else contextlib.nullcontext():
         return _experiment(
             scenarios, controls, out, dask, resume, force, progress, precision, precision_kpis,
