@@ -95,31 +95,33 @@ def _read_toml(path: Path, shown: str) -> dict[str, Any]:
                 )
             ]
         ) from None
-    too_deep = Problem(
-        shown, "", f"tables or arrays nested more than {MAX_DEPTH} deep: not a scenario file"
-    )
+    deep = f"tables or arrays nested more than {MAX_DEPTH} deep: not a scenario file"
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([Problem(shown, "", f"TOML syntax error: {exc}")]) from None
     except RecursionError:  # tomllib recurses per level: thousands deep exhaust the stack
-        raise ScenarioError([too_deep]) from None
-    if _depth(data) > MAX_DEPTH:
-        raise ScenarioError([too_deep])
+        raise ScenarioError([Problem(shown, "", deep)]) from None
+    at = _too_deep(data)
+    if at is not None:
+        key = ".".join(str(k) for k in at if isinstance(k, str)) or str(at[0])
+        raise ScenarioError([Problem(shown, key, deep)])
     return data
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth of parsed TOML (dotted keys and [a.b.c] headers nest too)."""
-    deepest, stack = 0, [(value, 0)]
+def _too_deep(value: Any) -> Path_ | None:
+    """The key path of the first value nested more than :data:`MAX_DEPTH` deep (dotted keys and
+    ``[a.b.c]`` headers nest too), or None."""
+    stack: list[tuple[Any, Path_]] = [(value, ())]
     while stack:
-        node, d = stack.pop()
-        deepest = max(deepest, d)
+        node, at = stack.pop()
+        if len(at) > MAX_DEPTH:
+            return at
         if isinstance(node, dict):
-            stack += [(v, d + 1) for v in node.values()]
+            stack += [(v, (*at, k)) for k, v in node.items()]
         elif isinstance(node, list):
-            stack += [(v, d + 1) for v in node]
-    return deepest
+            stack += [(v, (*at, i)) for i, v in enumerate(node)]
+    return None
 
 
 def _merge(
