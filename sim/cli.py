@@ -178,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resource", required=True, help="resource to size, e.g. specialist_mdt.north_west or prrt"
     )
     p.add_argument("--kpi", required=True, help="KPI, e.g. specialist_mdt_within_14d_share")
-    p.add_argument("--target", required=True, type=float, help="target value of the KPI")
+    p.add_argument(
+        "--target",
+        required=True,
+        type=_number(float, -MAX_NUMBER, False, "a number", MAX_NUMBER),
+        help="target value of the KPI",
+    )
     p.add_argument(
         "--direction",
         choices=["at_least", "at_most"],

@@ -215,9 +215,23 @@ def load_scenario_file(path: str | Path) -> tuple[Scenario, RunControls]:
     shown = str(path)
     origin: dict[Path_, str] = {}
     data = _resolve(path, shown, [], origin)
-    data.setdefault("name", path.stem)
+    named = "name" in data
+    if not named:
+        data["name"] = path.stem
+        origin[("name",)] = shown
     run = data.pop("run", {})
-    return _validate(data, run, origin, shown)
+    try:
+        return _validate(data, run, origin, shown)
+    except ScenarioError as exc:
+        if named:
+            raise
+        hint = ' (the file\'s name, as it sets no name: add name = "...")'
+        raise ScenarioError(
+            [
+                Problem(p.file, p.key, p.message + hint) if p.key == "name" else p
+                for p in exc.problems
+            ]
+        ) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:

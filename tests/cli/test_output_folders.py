@@ -192,3 +192,13 @@ def test_the_lock_is_reentrant_in_one_process(tmp_path: Path) -> None:
         pass
     with io.folder_lock(tmp_path):
         pass
+
+
+def test_a_file_name_that_is_not_a_plain_name_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "..toml"  # no name key: the name would be the file's, "."
+    path.write_text(f'extends = "{BASELINE}"\n')
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"{path}: name: must be a plain name") and "the file's name" in err
