@@ -297,10 +297,15 @@ def _contents(folder: Path) -> list[Path]:
 
 def _remove_temporaries(folder: Path) -> None:
     """Delete files an interrupted run was writing (``.<name>.<random>.tmp``, never renamed)."""
-    for tmp in folder.rglob(".*.tmp"):
-        if _TEMPORARY.fullmatch(tmp.name):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+    parts = folder / PARTS
+    where = [folder]
+    if parts.is_dir() and not parts.is_symlink():
+        where += [d for d in parts.iterdir() if d.is_dir() and not d.is_symlink()]
+    for d in where:
+        for tmp in d.glob(".*.tmp"):
+            if _TEMPORARY.fullmatch(tmp.name) and tmp.is_file() and not tmp.is_symlink():
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
 
 
 def _clear(folder: Path) -> None:

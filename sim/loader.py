@@ -62,7 +62,7 @@ MAX_EXTENDS = 16
 """Longest chain of ``extends`` (each file extending the next)."""
 
 
-def _read_toml(path: Path, shown: str) -> dict[str, Any]:
+def read_toml(path: Path, shown: str) -> dict[str, Any]:
     """Parse one file, refusing what is not a small regular UTF-8 TOML file of modest nesting
     with one clear line (never a traceback, never reading without end as from /dev/zero)."""
     if path.is_dir():
@@ -171,7 +171,7 @@ def _resolve(path: Path, shown: str, chain: list[Path], origin: dict[Path_, str]
                 )
             ]
         )
-    data = _read_toml(path, shown)
+    data = read_toml(path, shown)
     parent = data.pop("extends", None)
     if parent is None:
         _mark(data, origin, shown, ())

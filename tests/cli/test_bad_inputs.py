@@ -222,3 +222,14 @@ def test_a_long_extends_chain_is_refused(
         (tmp_path / f"f{i}.toml").write_text(f'extends = "f{i - 1}.toml"\n')
     err = _validate(tmp_path / "f999.toml", capsys)
     assert "extends" in err and "deep" in err, err
+
+
+def test_calibration_files_are_read_as_carefully(tmp_path: Path) -> None:
+    from sim.calibration_targets import CalibrationFileError, read_toml_table
+
+    with pytest.raises(CalibrationFileError, match="not a regular file"):
+        read_toml_table(Path("/dev/zero"), "targets")
+    bad = tmp_path / "targets.toml"
+    bad.write_bytes("[targets]\n".encode("utf-16"))
+    with pytest.raises(CalibrationFileError, match="not UTF-8 text"):
+        read_toml_table(bad, "targets")

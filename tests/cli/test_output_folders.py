@@ -202,3 +202,19 @@ def test_a_file_name_that_is_not_a_plain_name_says_so(
     assert main(["validate", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"{path}: name: must be a plain name") and "the file's name" in err
+
+
+@pytest.mark.parametrize("name", ["..", "."])
+def test_a_dot_name_with_force_deletes_nothing(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's first bullet: outputs/.. was the working directory, outputs/. all of outputs/,
+    and --force emptied them."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs").mkdir()
+    (tmp_path / "outputs" / "other_run.txt").write_text("keep")
+    (tmp_path / "thesis.txt").write_text("keep")
+    path = _overlay(tmp_path, f'name = "{name}"')
+    assert main(["run", str(path), *ARGS, "--force"]) == 2
+    assert (tmp_path / "outputs" / "other_run.txt").read_text() == "keep"
+    assert (tmp_path / "thesis.txt").read_text() == "keep"
