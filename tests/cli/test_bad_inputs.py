@@ -60,7 +60,11 @@ def _validate(path: Path | str, capsys: pytest.CaptureFixture[str]) -> str:
             "mdt.referral_processing_days",
             "quantile",
         ),
-        ("[follow_up]\nscan_interval_days_on_treatment = inf", "follow_up.", "finite"),
+        (
+            "[presentation]\nmen1_surveillance_interval_days = inf",
+            "presentation.men1_surveillance_interval_days",
+            "finite",
+        ),
     ],
 )
 def test_values_that_crashed_or_vanished_are_refused(
