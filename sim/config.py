@@ -24,7 +24,15 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from .distributions import Distribution
 
@@ -129,9 +137,17 @@ NAME_MAX_LENGTH = 100
 
 
 class Strict(BaseModel):
-    """Base of every schema object: unknown keys forbidden, immutable, no type coercion."""
+    """Base of every schema object: unknown keys forbidden, immutable, no type coercion, and
+    every number finite (inf and nan are refused even by a field given no bounds)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
 
 
 def _probability(x: float) -> float:

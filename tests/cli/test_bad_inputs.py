@@ -6,6 +6,7 @@ files that crashed the loader, and messages that named the wrong key or file."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,19 @@ def test_calibration_files_are_read_as_carefully(tmp_path: Path) -> None:
     bad.write_bytes("[targets]\n".encode("utf-16"))
     with pytest.raises(CalibrationFileError, match="not UTF-8 text"):
         read_toml_table(bad, "targets")
+
+
+def test_a_number_with_no_bounds_is_finite_all_the_same() -> None:
+    """Safety net for fields added later without bounds (such as a multiplier only ``ge=1``)."""
+    from pydantic import Field, ValidationError
+
+    from sim.config import Strict
+
+    class Later(Strict):
+        multiplier: float = Field(ge=1.0)
+
+    assert Later(multiplier=2.0).multiplier == 2.0
+    with pytest.raises(ValidationError, match="must be a finite number"):
+        Later(multiplier=math.inf)
+    with pytest.raises(ValidationError):
+        Later(multiplier=math.nan)
