@@ -329,21 +329,27 @@ ByRegionServers = Annotated[
 class Population(Strict):
     """Who gets a NEN, where and when (see :mod:`sim.population`)."""
 
-    incidence_per_year: NonNegFloat = Field(
+    incidence_per_year: float = Field(
+        ge=0,
         le=MAX_INCIDENCE,
+        allow_inf_nan=False,
         description="New NENs per year in all of England at the simulation start (scale 1).",
     )
     annual_growth: float = Field(
         ge=-0.5, le=0.5, description="Relative change in incidence per year (0.02 = +2%/yr)."
     )
-    population_scale: PosFloat = Field(
+    population_scale: float = Field(
         1.0,
+        gt=0,
         le=MAX_SCALE,
+        allow_inf_nan=False,
         description="Fraction (or multiple) of England simulated; KPIs that count "
         "patients are reported England-scaled.",
     )
-    prehistory_years: NonNegFloat = Field(
+    prehistory_years: float = Field(
+        ge=0,
         le=MAX_YEARS,
+        allow_inf_nan=False,
         description="Onsets are generated from this long before the simulation start, so that "
         "patients with long pre-presentation intervals are already on their way at t=0.",
     )

@@ -41,6 +41,10 @@ def _validate(path: Path | str, capsys: pytest.CaptureFixture[str]) -> str:
         ("[population]\nincidence_per_year = inf", "population.incidence_per_year", "finite"),
         ("[population]\nincidence_per_year = 1e308", "population.incidence_per_year", "at most"),
         ("[population]\nincidence_per_year = nan", "population.incidence_per_year", "finite"),
+        ("[population]\nincidence_per_year = 5e6", "population.incidence_per_year", "1e+06"),
+        ("[population]\npopulation_scale = 150", "population.population_scale", "at most 100"),
+        ("[population]\nprehistory_years = 300", "population.prehistory_years", "at most 200"),
+        ("[run]\nyears = 1e5", "run.years", "at most 200"),
         (
             "[population]\nage_years = {dist = 'weibull', shape = 1e-5, scale = 60}",
             "population.age_years",
