@@ -40,7 +40,6 @@ This module reads files and does arithmetic; it runs nothing.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ from scipy import stats
 from .config import REGIONS
 from .errors import Problem, ScenarioError
 from .kpis import KPI_DESCRIPTIONS
+from .loader import read_toml
 
 Z95 = 1.959964
 MISSING_PENALTY = 1.0e4
@@ -149,12 +149,10 @@ def read_toml_table(path: Path, table: str) -> dict[str, Any]:
     """The ``[table]`` of TOML file ``path`` (one problem line if unreadable or missing)."""
     shown = str(path)
     try:
-        with Path(path).open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise CalibrationFileError([Problem(shown, "", "file not found")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CalibrationFileError([Problem(shown, "", f"TOML syntax error: {exc}")]) from None
+        # The scenario loader's reader: size, encoding and nesting limits, one line each.
+        data = read_toml(Path(path), shown)
+    except ScenarioError as exc:
+        raise CalibrationFileError(exc.problems) from None
     body = data.get(table)
     if not isinstance(body, dict) or not body:
         raise CalibrationFileError(

@@ -7,6 +7,7 @@ output folder), reported one problem per line with no traceback; 130 interrupted
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,9 +15,21 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .config import REGIONS, RunControls, Scenario
+from .config import (
+    MAX_COUNT,
+    MAX_NUMBER,
+    MAX_REPLICATIONS,
+    MAX_SCALE,
+    MAX_SEED,
+    MAX_WORKERS,
+    MAX_YEARS,
+    REGIONS,
+    RunControls,
+    Scenario,
+)
 from .errors import NenPathError, RunControlError, ScenarioError
-from .loader import load_scenario_file, with_population_scale
+from .loader import load_scenario_file, scenario_warnings, with_population_scale
+from .population import check_run_size
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -35,40 +48,52 @@ HEADLINE_KPIS = (
 )
 
 
-def _number(kind: type, minimum: float, strict: bool, what: str) -> Callable[[str], Any]:
-    """An argparse type: ``kind`` (int or float) at least (``strict``: above) ``minimum``."""
+def _number(
+    kind: type, minimum: float, strict: bool, what: str, maximum: float | None = None
+) -> Callable[[str], Any]:
+    """An argparse type: a finite ``kind`` (int or float) at least (``strict``: above)
+    ``minimum`` and at most ``maximum``."""
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
-        if value < minimum or (strict and value == minimum) or value != value:
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+        if value < minimum or (strict and value == minimum):
             bound = f"greater than {minimum:g}" if strict else f"at least {minimum:g}"
             raise argparse.ArgumentTypeError(f"must be {bound}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:g}, got {value:g}")
         return value
 
     return parse
 
 
-_positive_int = _number(int, 1, False, "a whole number")
-_nonneg_int = _number(int, 0, False, "a whole number")
-_positive_float = _number(float, 0.0, True, "a number")
-_nonneg_float = _number(float, 0.0, False, "a number")
+_positive_int = _number(int, 1, False, "a whole number", MAX_COUNT)
+_nonneg_int = _number(int, 0, False, "a whole number", MAX_COUNT)
+_positive_float = _number(float, 0.0, True, "a number", MAX_NUMBER)
+_replications = _number(int, 1, False, "a whole number", MAX_REPLICATIONS)
+_years = _number(float, 0.0, True, "a number", MAX_YEARS)
+_warmup_years = _number(float, 0.0, False, "a number", MAX_YEARS)
+_seed = _number(int, 0, False, "a whole number", MAX_SEED)
+_scale = _number(float, 0.0, True, "a number", MAX_SCALE)
+_workers = _number(int, 1, False, "a whole number", MAX_WORKERS)
 
 
 def _add_run_controls(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run controls (override the scenario's [run] table)")
-    g.add_argument("--replications", "-n", type=_positive_int, help="replications per scenario")
-    g.add_argument("--years", type=_positive_float, help="measured years after warm-up")
-    g.add_argument("--warmup-years", type=_nonneg_float, help="warm-up years before measuring")
-    g.add_argument("--seed", type=_nonneg_int, help="base random seed")
+    g.add_argument("--replications", "-n", type=_replications, help="replications per scenario")
+    g.add_argument("--years", type=_years, help="measured years after warm-up")
+    g.add_argument("--warmup-years", type=_warmup_years, help="warm-up years before measuring")
+    g.add_argument("--seed", type=_seed, help="base random seed")
     g.add_argument(
         "--scale",
-        type=_positive_float,
+        type=_scale,
         help="population_scale: run this fraction (or multiple) of England",
     )
-    g.add_argument("--workers", type=_positive_int, help="local worker processes (default: all)")
+    g.add_argument("--workers", type=_workers, help="local worker processes (default: all)")
     g.add_argument(
         "--dask",
         metavar="ADDRESS",
@@ -96,7 +121,7 @@ def _add_run_controls(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--max-replications",
-        type=_positive_int,
+        type=_replications,
         default=200,
         help="most replications per scenario --precision may add up to (default: 200)",
     )
@@ -169,13 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         "mdt_rediscussions, in_follow_up, diagnoses; also specialist_backlog__<region>)",
     )
     g = p.add_argument_group("run controls")
-    g.add_argument("--replications", "-n", type=_positive_int, help="replications (default 5)")
-    g.add_argument(
-        "--years", type=_positive_float, help="simulated years per replication (default 30)"
-    )
-    g.add_argument("--seed", type=_nonneg_int, help="base random seed")
-    g.add_argument("--scale", type=_positive_float, help="population_scale (fraction of England)")
-    g.add_argument("--workers", type=_positive_int, help="local worker processes (default: all)")
+    g.add_argument("--replications", "-n", type=_replications, help="replications (default 5)")
+    g.add_argument("--years", type=_years, help="simulated years per replication (default 30)")
+    g.add_argument("--seed", type=_seed, help="base random seed")
+    g.add_argument("--scale", type=_scale, help="population_scale (fraction of England)")
+    g.add_argument("--workers", type=_workers, help="local worker processes (default: all)")
     g.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler address, or 'local'")
     g.add_argument("--out", type=Path, help="output folder (default: outputs/warmup_<name>)")
     g.add_argument("--force", action="store_true", help="replace an output folder of another run")
@@ -193,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--resource", required=True, help="resource to size, e.g. specialist_mdt.north_west or prrt"
     )
     p.add_argument("--kpi", required=True, help="KPI, e.g. specialist_mdt_within_14d_share")
-    p.add_argument("--target", required=True, type=float, help="target value of the KPI")
+    p.add_argument(
+        "--target",
+        required=True,
+        type=_number(float, -MAX_NUMBER, False, "a number", MAX_NUMBER),
+        help="target value of the KPI",
+    )
     p.add_argument(
         "--direction",
         choices=["at_least", "at_most"],
@@ -377,12 +405,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     bad = False
     for f in args.files:
         try:
-            load_scenario_file(f)
+            scenario, _ = load_scenario_file(f)
         except ScenarioError as exc:
             bad = True
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
         else:
+            _warn(scenario, f)
             print(f"{f}: ok")
     return EXIT_INPUT if bad else EXIT_OK
 
@@ -404,15 +433,32 @@ def load_with_controls(path: Path, args: argparse.Namespace) -> tuple[Scenario, 
     try:
         controls = RunControls.model_validate({**defaults.model_dump(), **overrides})
     except ValidationError as exc:
-        raise RunControlError(str(exc)) from None
+        err = exc.errors(include_url=False)[0]
+        option = "--" + str(err["loc"][0]).replace("_", "-") if err["loc"] else "run controls"
+        raise RunControlError(f"{option}: {err['msg']}") from None
     if args.scale is not None:
         scenario = with_population_scale(scenario, args.scale)
+    _warn(scenario, path)
+    check_run_size(scenario.population, controls)
     return scenario, controls
+
+
+def _warn(scenario: Scenario, path: Path) -> None:
+    """Print what is valid but probably not meant (e.g. no slots anywhere), one line each."""
+    for problem in scenario_warnings(scenario, str(path)):
+        print(f"warning: {problem}", file=sys.stderr)
 
 
 def _common_controls(scenarios: list[tuple[Scenario, RunControls]]) -> RunControls:
     """Comparisons use the base scenario's run controls for every scenario (CRN)."""
     return scenarios[0][1]
+
+
+def _default_out(*parts: str) -> Path:
+    """A command's default output folder, ``outputs/<parts>`` (:func:`sim.io.default_folder`)."""
+    from .io import default_folder
+
+    return default_folder(*parts)
 
 
 def _progress(args: argparse.Namespace) -> bool | None:
@@ -423,7 +469,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import run_experiment
 
     scenario, controls = load_with_controls(args.scenario, args)
-    out = args.out or Path("outputs") / scenario.name
+    out = args.out or _default_out(scenario.name)
     result = run_experiment(
         [scenario],
         controls,
@@ -457,7 +503,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     loaded = [load_with_controls(p, args) for p in paths]
     controls = _common_controls(loaded)
     scenarios = [s for s, _ in loaded]
-    out = args.out or Path("outputs") / ("compare_" + "_vs_".join(s.name for s in scenarios[:3]))
+    out = args.out or _default_out("compare", "_vs_".join(s.name for s in scenarios[:3]))
     result = run_comparison(
         scenarios,
         controls,
@@ -505,7 +551,7 @@ def cmd_warmup(args: argparse.Namespace) -> int:
             "warmup_years": 0.0,
         }
     )
-    out = args.out or Path("outputs") / f"warmup_{scenario.name}"
+    out = args.out or _default_out("warmup", scenario.name)
     result = warmup_analysis(
         scenario,
         controls,
@@ -554,7 +600,7 @@ def cmd_size(args: argparse.Namespace) -> int:
             "(common random numbers)"
         )
     scenario, controls = load_with_controls(args.scenario, args)
-    out = args.out or Path("outputs") / f"size_{scenario.name}_{args.resource}_{args.kpi}"
+    out = args.out or _default_out("size", scenario.name, args.resource, args.kpi)
     result = size_resource(
         scenario,
         controls,
@@ -584,20 +630,20 @@ def _add_sampling_controls(p: argparse.ArgumentParser, replications: int) -> Non
     g.add_argument(
         "--replications",
         "-n",
-        type=_positive_int,
+        type=_replications,
         default=replications,
         help=f"replications per evaluation (default: {replications})",
     )
     g.add_argument(
         "--scale",
-        type=_positive_float,
+        type=_scale,
         default=0.1,
         help="population_scale of every run (default: 0.1; counts are England-scaled)",
     )
-    g.add_argument("--years", type=_positive_float, default=3.0, help="measured years (3)")
-    g.add_argument("--warmup-years", type=_nonneg_float, default=2.0, help="warm-up years (2)")
-    g.add_argument("--seed", type=_nonneg_int, help="base random seed (default: the scenario's)")
-    g.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (1)")
+    g.add_argument("--years", type=_years, default=3.0, help="measured years (3)")
+    g.add_argument("--warmup-years", type=_warmup_years, default=2.0, help="warm-up years (2)")
+    g.add_argument("--seed", type=_seed, help="base random seed (default: the scenario's)")
+    g.add_argument("--workers", type=_workers, default=1, help="local worker processes (1)")
     g.add_argument(
         "--dask",
         metavar="ADDRESS",
@@ -645,7 +691,7 @@ def cmd_psa(args: argparse.Namespace) -> int:
     from .psa import run_psa
 
     scenario, controls = load_with_controls(args.scenario, args)
-    out = args.out or Path("outputs") / f"psa_{scenario.name}"
+    out = args.out or _default_out("psa", scenario.name)
     result = run_psa(
         scenario,
         controls,

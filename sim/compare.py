@@ -34,7 +34,7 @@ from scipy import stats
 
 from .analysis import LEVEL, bounded_columns, bounded_interval
 from .config import REGIONS, RunControls, Scenario
-from .io import write_json
+from .io import holds_folder, write_json
 from .kpis import (
     DERIVED_KPIS,
     KINDS,
@@ -908,6 +908,7 @@ class ComparisonResult:
     unexpected: list[Effect] = field(default_factory=list)
 
 
+@holds_folder("out")
 def run_comparison(
     scenarios: list[Scenario],
     controls: RunControls,

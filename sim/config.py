@@ -24,7 +24,15 @@ import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from .distributions import Distribution
 
@@ -123,15 +131,28 @@ GEP_SITES: tuple[str, ...] = (
 
 DAYS_PER_YEAR = 365.25
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+"""A scenario name, usable as one folder or file name anywhere: letters, digits, ``_ . -``,
+starting with a letter or digit (so never ``.``, ``..``, hidden or a path)."""
+NAME_MAX_LENGTH = 100
+
 # --------------------------------------------------------------------------------------------
 # Building blocks
 # --------------------------------------------------------------------------------------------
 
 
 class Strict(BaseModel):
-    """Base of every schema object: unknown keys forbidden, immutable, no type coercion."""
+    """Base of every schema object: unknown keys forbidden, immutable, no type coercion, and
+    every number finite (inf and nan are refused even by a field given no bounds)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _finite(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
 
 
 def _probability(x: float) -> float:
@@ -140,11 +161,43 @@ def _probability(x: float) -> float:
     return x
 
 
+MAX_NUMBER = 1e9
+"""Largest value of any number in a scenario (days, years, rates, multipliers): far beyond
+anything meaningful, and small enough that sums and products of them stay finite. No number
+means "never" by being infinite: leave the key out where absence means that."""
+MAX_COUNT = 1_000_000
+"""Largest whole number in a scenario (slots, servers, consultations, cycles, lines)."""
+MAX_INCIDENCE = 1_000_000.0
+"""Largest ``incidence_per_year`` (England has about 6,000 NENs a year)."""
+MAX_SCALE = 100.0
+"""Largest ``population_scale`` (and ``--scale``): 100 Englands."""
+MAX_YEARS = 200.0
+"""Largest measured run, warm-up or prehistory, in years."""
+MAX_REPLICATIONS = 10_000
+MAX_WORKERS = 1024
+MAX_SEED = 2**63 - 1
+
 Probability = Annotated[float, AfterValidator(_probability)]
-NonNegFloat = Annotated[float, Field(ge=0)]
-PosFloat = Annotated[float, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-PosInt = Annotated[int, Field(ge=1)]
+NonNegFloat = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
+PosFloat = Annotated[float, Field(gt=0, le=MAX_NUMBER, allow_inf_nan=False)]
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+PosInt = Annotated[int, Field(ge=1, le=MAX_COUNT)]
+
+
+def _server_count(n: int) -> int:
+    # Patients must pass through a server pool (histopathology, say) and cannot be routed
+    # round it, so a pool with no servers would hold everyone sent there for ever: refused
+    # rather than silently run with one server.
+    if n < 1:
+        raise ValueError(
+            f"must be at least 1, got {n}: every patient sent to a server pool passes through "
+            "it, so with no servers they would wait for ever (a step whose capacity is not "
+            'modelled is kind = "delay")'
+        )
+    return n
+
+
+ServerCount = Annotated[int, Field(le=MAX_COUNT), AfterValidator(_server_count)]
 
 SUM_TOLERANCE = 1e-6
 V = TypeVar("V")
@@ -267,6 +320,11 @@ ByRegionCount = Annotated[
     BeforeValidator(_table_fill(REGIONS)),
     AfterValidator(_reorder(REGIONS)),
 ]
+ByRegionServers = Annotated[
+    dict[Region, ServerCount],
+    BeforeValidator(_table_fill(REGIONS)),
+    AfterValidator(_reorder(REGIONS)),
+]
 
 # --------------------------------------------------------------------------------------------
 # Population and natural history
@@ -276,20 +334,29 @@ ByRegionCount = Annotated[
 class Population(Strict):
     """Who gets a NEN, where and when (see :mod:`sim.population`)."""
 
-    incidence_per_year: NonNegFloat = Field(
-        description="New NENs per year in all of England at the simulation start (scale 1)."
+    incidence_per_year: float = Field(
+        ge=0,
+        le=MAX_INCIDENCE,
+        allow_inf_nan=False,
+        description="New NENs per year in all of England at the simulation start (scale 1).",
     )
     annual_growth: float = Field(
         ge=-0.5, le=0.5, description="Relative change in incidence per year (0.02 = +2%/yr)."
     )
-    population_scale: PosFloat = Field(
+    population_scale: float = Field(
         1.0,
+        gt=0,
+        le=MAX_SCALE,
+        allow_inf_nan=False,
         description="Fraction (or multiple) of England simulated; KPIs that count "
         "patients are reported England-scaled.",
     )
-    prehistory_years: NonNegFloat = Field(
+    prehistory_years: float = Field(
+        ge=0,
+        le=MAX_YEARS,
+        allow_inf_nan=False,
         description="Onsets are generated from this long before the simulation start, so that "
-        "patients with long pre-presentation intervals are already on their way at t=0."
+        "patients with long pre-presentation intervals are already on their way at t=0.",
     )
     region_population_millions: ByRegionPos
     site_shares: SiteShares
@@ -492,7 +559,9 @@ class Sessions(Strict):
     sessions: list[SessionTime] = Field(min_length=1)
     slots_per_session: ByRegionCount | NonNegInt | None = Field(
         None,
-        description="Cases per session: one number, a table by region, or absent for unlimited.",
+        description="Cases per session: one number, a table by region, or absent for unlimited. "
+        "0 means the sessions take no case: everyone sent there waits for ever (the lower end "
+        "`nenpath size` explores; 0 in every region is reported as a warning).",
     )
     cancel_probability: Probability = 0.0
     results_cutoff_days: NonNegFloat = 0.0
@@ -530,7 +599,7 @@ class Servers(Strict):
 
     kind: Literal["servers"]
     scope: Literal["region", "national"]
-    servers: ByRegionCount | PosInt
+    servers: ByRegionServers | ServerCount
     service_days: Distribution
     priority: Literal["fifo", "class"] = "fifo"
     class_order: list[CaseClass] = ["new", "progression", "review"]
@@ -735,7 +804,13 @@ class Survival(Strict):
 class Scenario(Strict):
     """Every model parameter of one scenario (a pure value; no runtime objects)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(
+        min_length=1,
+        max_length=NAME_MAX_LENGTH,
+        pattern=NAME_PATTERN,
+        description="Identifier of the scenario: names its output folder (outputs/<name>) and "
+        "its checkpoint folder, so it is one plain file name (never '.', '..' or hidden).",
+    )
     title: str | None = Field(None, description="How reports name the scenario.")
     short_title: str | None = Field(None, description="Shorter title for charts and tables.")
     description: str = ""
@@ -763,13 +838,17 @@ class Scenario(Strict):
 class RunControls(Strict):
     """How to run a scenario: not part of the model, never part of its hash."""
 
-    replications: PosInt = 10
-    seed: NonNegInt = 12345
-    years: PosFloat = 10.0
-    warmup_years: NonNegFloat | None = Field(
-        None, description="Warm-up before measurement; absent means the recommended default."
+    replications: int = Field(10, ge=1, le=MAX_REPLICATIONS)
+    seed: int = Field(12345, ge=0, le=MAX_SEED)
+    years: float = Field(10.0, gt=0, le=MAX_YEARS, allow_inf_nan=False)
+    warmup_years: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_YEARS,
+        allow_inf_nan=False,
+        description="Warm-up before measurement; absent means the recommended default.",
     )
-    workers: PosInt | None = None
+    workers: int | None = Field(None, ge=1, le=MAX_WORKERS)
 
     @property
     def horizon_days(self) -> float:

@@ -53,8 +53,37 @@ class Sampler(Protocol):
     def sample1(self, u: float) -> float: ...
 
 
+MAX_VALUE = 1e9
+"""Largest parameter or value of any distribution (days, years): beyond anything meaningful,
+small enough that sums of them stay finite. No distribution means "never" by an infinite value."""
+_PROBE_U = (0.0, 2.0**-53, 1e-6, 0.5, 1 - 1e-6, 1 - 2.0**-53)
+"""Uniforms at which a distribution's quantile function is checked: the extremes a stream can
+give (:meth:`numpy.random.Generator.random` is in [0, 1) with 53-bit resolution) and between."""
+
+
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="after")
+    def _finite_quantiles(self) -> _Dist:
+        """Every value the sampler can give is a finite number of at most :data:`MAX_VALUE`
+        (a Weibull shape of 1e-5, or a gamma with sd 1e300, passes every bound on its
+        parameters and still overflows)."""
+        try:
+            values = [self.sample1(u) for u in _PROBE_U]
+        except ArithmeticError:  # OverflowError from math.pow or math.exp
+            values = [math.inf]
+        except (AssertionError, ValueError, TypeError, IndexError, NotImplementedError):
+            # Malformed parameters (neither mean nor median, say): this check runs before the
+            # family's own, which says what is wrong.
+            return self
+        bad = next((v for v in values if not (0 <= v <= MAX_VALUE)), None)
+        if bad is not None:
+            raise ValueError(
+                f"its quantile function must give finite values of at most {MAX_VALUE:g} over "
+                f"(0, 1), but gives {bad:g}: make the spread smaller (or the shape larger)"
+            )
+        return self
 
     def ppf(self, u: ArrayLike) -> FloatArray:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -75,8 +104,8 @@ class _Dist(BaseModel):
         raise NotImplementedError(f"{type(self).__name__} cannot be scaled")
 
 
-NonNeg = Annotated[float, Field(ge=0)]
-Pos = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0, le=MAX_VALUE, allow_inf_nan=False)]
+Pos = Annotated[float, Field(gt=0, le=MAX_VALUE, allow_inf_nan=False)]
 
 
 class Fixed(_Dist):

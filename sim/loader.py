@@ -29,13 +29,22 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from .config import RunControls, Scenario
+from .config import (
+    GRADES,
+    NAME_PATTERN,
+    REGIONS,
+    SITES,
+    STAGES,
+    RunControls,
+    Scenario,
+    Sessions,
+)
 from .distributions import DIST_NAMES
 from .errors import Problem, ScenarioError
 
 _TAGS = {"dist": set(DIST_NAMES), "kind": {"sessions", "servers", "delay"}}
-_TAG_SEGMENTS = set(DIST_NAMES) | {"sessions", "servers", "delay"}
 _RESERVED = ("extends", "run")
+_CATEGORIES = frozenset((*SITES, *GRADES, *STAGES, *REGIONS))
 
 Path_ = tuple[str | int, ...]
 
@@ -45,16 +54,74 @@ Path_ = tuple[str | int, ...]
 # --------------------------------------------------------------------------------------------
 
 
-def _read_toml(path: Path, shown: str) -> dict[str, Any]:
+MAX_FILE_BYTES = 1_000_000
+"""Largest scenario file read (the complete baseline is under 30 kB)."""
+MAX_DEPTH = 16
+"""Deepest nesting of tables and arrays in a scenario file (the schema needs 6)."""
+MAX_EXTENDS = 16
+"""Longest chain of ``extends`` (each file extending the next)."""
+
+
+def read_toml(path: Path, shown: str) -> dict[str, Any]:
+    """Parse one file, refusing what is not a small regular UTF-8 TOML file of modest nesting
+    with one clear line (never a traceback, never reading without end as from /dev/zero)."""
+    if path.is_dir():
+        raise ScenarioError([Problem(shown, "", "is a folder, not a scenario file")])
+    if path.exists() and not path.is_file():
+        raise ScenarioError(
+            [Problem(shown, "", "not a regular file (a device or pipe); give a .toml file")]
+        )
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ScenarioError([Problem(shown, "", "file not found")]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError([Problem(shown, "", f"TOML syntax error: {exc}")]) from None
     except OSError as exc:
         raise ScenarioError([Problem(shown, "", f"cannot read file: {exc.strerror}")]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError(
+            [Problem(shown, "", f"larger than {MAX_FILE_BYTES:,} bytes: not a scenario file")]
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            [
+                Problem(
+                    shown,
+                    "",
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                    "scenario files are TOML saved as UTF-8",
+                )
+            ]
+        ) from None
+    deep = f"tables or arrays nested more than {MAX_DEPTH} deep: not a scenario file"
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError([Problem(shown, "", f"TOML syntax error: {exc}")]) from None
+    except RecursionError:  # tomllib recurses per level: thousands deep exhaust the stack
+        raise ScenarioError([Problem(shown, "", deep)]) from None
+    at = _too_deep(data)
+    if at is not None:
+        key = ".".join(str(k) for k in at if isinstance(k, str)) or str(at[0])
+        raise ScenarioError([Problem(shown, key, deep)])
+    return data
+
+
+def _too_deep(value: Any) -> Path_ | None:
+    """The key path of the first value nested more than :data:`MAX_DEPTH` deep (dotted keys and
+    ``[a.b.c]`` headers nest too), or None."""
+    stack: list[tuple[Any, Path_]] = [(value, ())]
+    while stack:
+        node, at = stack.pop()
+        if len(at) > MAX_DEPTH:
+            return at
+        if isinstance(node, dict):
+            stack += [(v, (*at, k)) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(v, (*at, i)) for i, v in enumerate(node)]
+    return None
 
 
 def _merge(
@@ -93,7 +160,18 @@ def _resolve(path: Path, shown: str, chain: list[Path], origin: dict[Path_, str]
     if real in chain:
         cycle = " -> ".join(p.name for p in [*chain, real])
         raise ScenarioError([Problem(shown, "extends", f"cyclic extends: {cycle}")])
-    data = _read_toml(path, shown)
+    if len(chain) >= MAX_EXTENDS:
+        raise ScenarioError(
+            [
+                Problem(
+                    shown,
+                    "extends",
+                    f"extends chain more than {MAX_EXTENDS} files deep (from {chain[0].name}); "
+                    "an overlay extends a complete scenario or another overlay of one",
+                )
+            ]
+        )
+    data = read_toml(path, shown)
     parent = data.pop("extends", None)
     if parent is None:
         _mark(data, origin, shown, ())
@@ -103,6 +181,10 @@ def _resolve(path: Path, shown: str, chain: list[Path], origin: dict[Path_, str]
             [Problem(shown, "extends", f"must be a file name (a string), got {parent!r}")]
         )
     parent_path = path.parent / parent
+    if parent_path.is_dir():
+        raise ScenarioError(
+            [Problem(shown, "extends", f"{parent_path} is a folder, not a scenario file")]
+        )
     if not parent_path.is_file():
         raise ScenarioError(
             [
@@ -135,9 +217,23 @@ def load_scenario_file(path: str | Path) -> tuple[Scenario, RunControls]:
     shown = str(path)
     origin: dict[Path_, str] = {}
     data = _resolve(path, shown, [], origin)
-    data.setdefault("name", path.stem)
+    named = "name" in data
+    if not named:
+        data["name"] = path.stem
+        origin[("name",)] = shown
     run = data.pop("run", {})
-    return _validate(data, run, origin, shown)
+    try:
+        return _validate(data, run, origin, shown)
+    except ScenarioError as exc:
+        if named:
+            raise
+        hint = ' (the file\'s name, as it sets no name: add name = "...")'
+        raise ScenarioError(
+            [
+                Problem(p.file, p.key, p.message + hint) if p.key == "name" else p
+                for p in exc.problems
+            ]
+        ) from None
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -181,6 +277,25 @@ def with_population_scale(scenario: Scenario, scale: float) -> Scenario:
     return with_changes(scenario, {"population.population_scale": scale})
 
 
+def scenario_warnings(scenario: Scenario, shown: str) -> list[Problem]:
+    """What is valid but probably not meant, one :class:`Problem` each (``shown``: the file
+    named): a resource of weekly sessions with no slot in any region takes no case, so
+    everyone sent there waits for ever (never discussed or treated) and the run ends quietly."""
+    out = []
+    for name, spec in scenario.resources:
+        if isinstance(spec, Sessions) and spec.slots_for(None) == 0:
+            out.append(
+                Problem(
+                    shown,
+                    f"resources.{name}.slots_per_session",
+                    "0 in every region: no session takes a case, so everyone sent to "
+                    f"{name} waits for ever and is never seen there (leave the key out for "
+                    "unlimited slots)",
+                )
+            )
+    return out
+
+
 def scenario_hash(scenario: Scenario) -> str:
     """SHA-256 of the scenario's canonical JSON (model parameters only, not run controls)."""
     blob = json.dumps(scenario_dict(scenario), sort_keys=True, separators=(",", ":"))
@@ -219,6 +334,26 @@ def _validate(
 # --------------------------------------------------------------------------------------------
 
 
+_TYPE_ERRORS = frozenset(
+    {
+        "float_type",
+        "float_parsing",
+        "int_type",
+        "int_from_float",
+        "int_parsing",
+        "bool_type",
+        "string_type",
+        "list_type",
+        "dict_type",
+        "model_type",
+        "model_attributes_type",
+        "date_type",
+    }
+)
+"""Pydantic errors that say only "not of this type": for a union (a number or a table by
+region) each member reports one, and only the member the value was meant for says anything."""
+
+
 def _problems(
     exc: ValidationError,
     model: type[BaseModel],
@@ -227,30 +362,105 @@ def _problems(
     shown: str,
     prefix: Path_,
 ) -> list[Problem]:
+    found: list[tuple[Path_, Any]] = []
+    for err in exc.errors(include_url=False):
+        found.append((_clean_loc(tuple(err["loc"]), data, err["type"] == "missing"), err))
+    found = _one_reading_of_unions(found)
     out: list[Problem] = []
     seen: set[tuple[str, str]] = set()
-    for err in exc.errors(include_url=False):
-        loc = tuple(err["loc"])
-        path = _clean_loc(loc)
+    for path, err in found:
         key = ".".join(str(p) for p in (*prefix, *path))
-        msg = _message(err, model, data, path)
-        src = _origin_of((*prefix, *path), origin, shown, data)
+        merged = err.get("type") == "merged_types"
+        msg = err["msg"] if merged else _message(err, model, data, path)
+        src = _origin_of(path, origin if not prefix else _sub(origin, prefix), shown, data)
         if (key, msg) not in seen:
             seen.add((key, msg))
             out.append(Problem(src, key, msg))
     return out
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+def _sub(origin: dict[Path_, str], prefix: Path_) -> dict[Path_, str]:
+    """``origin`` seen from inside the table at ``prefix`` (e.g. ``[run]``)."""
+    n = len(prefix)
+    return {p[n:]: src for p, src in origin.items() if p[:n] == prefix}
+
+
+def _one_reading_of_unions(found: list[tuple[Path_, Any]]) -> list[tuple[Path_, Any]]:
+    """Keep, for a value checked against several union members, what the member it was meant
+    for says: a type error at a key is dropped when another error concerns that key, or a key
+    inside it; type errors alone at a key merge into one ("a whole number or a table")."""
+    real = {path for path, err in found if err["type"] not in _TYPE_ERRORS}
+    deeper = {path[:n] for path, _ in found for n in range(len(path))}
+    out: list[tuple[Path_, Any]] = []
+    merged: dict[Path_, list[Any]] = {}
+    for path, err in found:
+        if err["type"] not in _TYPE_ERRORS:
+            out.append((path, err))
+        elif path not in real and path not in deeper:
+            if path not in merged:
+                merged[path] = []
+                out.append(
+                    (path, {"type": "merged_types", "loc": err["loc"], "parts": merged[path]})
+                )
+            merged[path].append(err)
+    for i, (path, err) in enumerate(out):
+        if err.get("type") == "merged_types":
+            parts = err["parts"]
+            if len(parts) == 1:
+                out[i] = (path, parts[0])
+                continue
+            kinds = []
+            for e in parts:
+                kind = _TYPE_WORDS.get(e["type"], e["type"])
+                if kind not in kinds:
+                    kinds.append(kind)
+            kinds.sort(key=lambda k: k == "a table")
+            err["msg"] = f"must be {' or '.join(kinds)}, got {_describe(parts[0].get('input'))}"
+    return out
+
+
+_TYPE_WORDS = {
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "int_parsing": "a whole number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "model_attributes_type": "a table",
+    "date_type": "a date (YYYY-MM-DD)",
+}
+
+
+def _clean_loc(loc: tuple[Any, ...], data: Any, missing: bool = False) -> Path_:
+    """The user's key path of a pydantic error location: walk ``loc`` alongside the data, so
+    segments pydantic adds (union members such as ``constrained-int``, discriminator tags,
+    validator names) drop out. A category filled from the table's ``default`` is that
+    ``default``; a missing key is kept as the last segment."""
     out: list[Any] = []
-    for seg in loc:
-        if seg == "[key]":
+    node = data
+    tag_seen = None
+    for i, seg in enumerate(loc):
+        if (
+            isinstance(node, dict)
+            and tag_seen is not node
+            and seg in (node.get("kind"), node.get("dist"))
+        ):
+            tag_seen = node  # the member of a tagged union pydantic chose (once), not a key
             continue
-        if isinstance(seg, str) and (seg in _TAG_SEGMENTS or seg.startswith("function-")):
-            continue
-        if isinstance(seg, str) and seg.isdigit():
-            seg = int(seg)
-        out.append(seg)
+        in_dict = isinstance(node, dict) and seg in node
+        in_list = isinstance(node, list) and isinstance(seg, int) and 0 <= seg < len(node)
+        if in_dict or in_list:
+            out.append(seg)
+            node = node[seg]
+        elif isinstance(node, dict) and "default" in node and seg in _CATEGORIES:
+            out.append("default")
+            node = node["default"]
+        elif missing and i == len(loc) - 1 and isinstance(seg, str):
+            out.append(seg)
     return tuple(out)
 
 
@@ -339,8 +549,17 @@ def _message(err: Any, model: type[BaseModel], data: Any, path: Path_) -> str:
         return f"must be {words} {ctx[key]:g}, got {value!r}"
     if typ == "too_short":
         return f"must have at least {ctx.get('min_length')} item(s)"
+    if typ == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+        return (
+            "must be a plain name (letters, digits, '_', '.' and '-', starting with a letter "
+            f"or digit), got {value!r}"
+        )
     if typ == "string_pattern_mismatch":
         return f"must match {ctx.get('pattern')}, got {value!r}"
+    if typ == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters long, got {len(str(value))}"
+    if typ == "string_too_short":
+        return "must not be empty"
     if typ == "value_error":
         msg = str(ctx.get("error", err["msg"]))
         if "got" not in msg and not isinstance(value, dict | list):

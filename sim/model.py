@@ -129,7 +129,10 @@ def build_resources(
                 )
                 info = ResourceInfo(rid, name, base, rname, "sessions", slots, len(spec.sessions))
             elif isinstance(spec, Servers):
-                c = scaled_capacity(spec.servers_for(rname), scale) or 1
+                # Validation refuses a pool without servers (sim.config.ServerCount), and
+                # scaling keeps at least one: nothing is silently replaced here.
+                c = scaled_capacity(spec.servers_for(rname), scale)
+                assert c is not None and c >= 1
                 res = ServerPool(
                     env,
                     log,

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from .config import DAYS_PER_YEAR, GRADES, REGIONS, SITES, Population
+from .config import DAYS_PER_YEAR, GRADES, REGIONS, SITES, Population, RunControls
+from .errors import RunControlError
 from .streams import PatientDraws, Streams
 
 
@@ -65,6 +66,37 @@ def expected_onsets(pop: Population, t0: float, t1: float, region: str) -> float
     if abs(beta) < 1e-15:
         return lam * (t1 - t0)
     return lam * (math.exp(beta * t1) - math.exp(beta * t0)) / beta
+
+
+MAX_PATIENTS = 5_000_000
+"""Most patients a replication may generate: about 15 GB of memory (:data:`BYTES_PER_PATIENT`),
+twenty times a national 22-year replication."""
+BYTES_PER_PATIENT = 3_000
+"""Peak memory per generated patient, measured: 707 MB for the 230,000 patients of a national
+replication with 15 years of prehistory, 12 of warm-up and 10 measured (README, Performance)."""
+
+
+def expected_patients(pop: Population, horizon_days: float) -> float:
+    """Patients a replication to ``horizon_days`` generates on average, prehistory included."""
+    t0 = -pop.prehistory_years * DAYS_PER_YEAR
+    return sum(expected_onsets(pop, t0, horizon_days, region) for region in REGIONS)
+
+
+def check_run_size(pop: Population, controls: RunControls) -> None:
+    """Refuse, before anything runs, a replication too large to hold in memory
+    (:data:`MAX_PATIENTS`), with the estimate and what to lower."""
+    n = expected_patients(pop, controls.horizon_days)
+    if n <= MAX_PATIENTS:
+        return
+    years = pop.prehistory_years + controls.horizon_days / DAYS_PER_YEAR
+    raise RunControlError(
+        f"too large: a replication would simulate about {n:,.0f} patients (incidence "
+        f"{pop.incidence_per_year:g} a year x population scale {pop.population_scale:g} over "
+        f"{years:g} years, prehistory and warm-up included), needing about "
+        f"{n * BYTES_PER_PATIENT / 1e9:,.0f} GB of memory per worker; at most {MAX_PATIENTS:,} "
+        f"patients (about {MAX_PATIENTS * BYTES_PER_PATIENT / 1e9:.0f} GB) are allowed: lower "
+        "--scale, --years or --warmup-years"
+    )
 
 
 def _onset_times(

@@ -117,6 +117,7 @@ def prcc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return out
 
 
+@io.holds_folder("out")
 def run_psa(
     scenario: Scenario,
     controls: RunControls,

@@ -63,7 +63,7 @@ from .compare import (
 from .config import REGIONS
 from .errors import RunControlError
 from .evidence import Source, cited_tags, read_evidence
-from .io import MANIFEST, atomic_path, read_manifest, write_csv
+from .io import MANIFEST, atomic_path, folder_lock, is_own_manifest, read_manifest, write_csv
 
 REPORT_FILE = "report.html"
 
@@ -376,11 +376,30 @@ def _read_results(folder: Path) -> tuple[dict[str, Any], pd.DataFrame]:
             f"{folder}: no stored results ({MANIFEST} and replications.csv are needed); "
             "run `nenpath compare` or `nenpath run` with --out first"
         )
-    reps = pd.read_csv(reps_path)
-    if reps.empty:
+    scenarios = manifest.get("scenarios")
+    if (
+        not is_own_manifest(manifest)
+        or not isinstance(manifest.get("controls", {}), dict)
+        or not isinstance(scenarios, list)
+        or not scenarios
+        or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in scenarios)
+    ):
+        raise RunControlError(
+            f"{folder}: {MANIFEST} was not written by `nenpath run` or `nenpath compare` (it "
+            "lacks the tool, fingerprint, controls or scenarios they record); nothing to report"
+        )
+    try:
+        reps = pd.read_csv(reps_path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise RunControlError(f"{reps_path}: cannot be read as a table: {exc}") from None
+    if reps.empty or "replication" not in reps:
         raise RunControlError(f"{folder}: replications.csv holds no finished replication")
     if "scenario" not in reps:
-        reps.insert(0, "scenario", manifest["scenarios"][0]["name"])
+        reps.insert(0, "scenario", scenarios[0]["name"])
+    if not set(reps["scenario"]) & {s["name"] for s in scenarios}:
+        raise RunControlError(
+            f"{folder}: replications.csv names none of the scenarios in {MANIFEST}"
+        )
     return manifest, reps
 
 
@@ -388,9 +407,15 @@ def build_report(folder: Path) -> ReportResult:
     """Write ``comparison.csv`` and ``report.html`` in ``folder`` from its stored results.
 
     The first scenario in the run is the base. Raises :class:`RunControlError` (a one-line
-    message) if the folder holds no finished run.
+    message) if the folder holds no finished run, or another process is writing in it.
     """
     folder = Path(folder)
+    _read_results(folder)  # before the lock: a folder that holds no run is left untouched
+    with folder_lock(folder):
+        return _build_report(folder)
+
+
+def _build_report(folder: Path) -> ReportResult:
     manifest, reps = _read_results(folder)
     names = [s["name"] for s in manifest["scenarios"] if s["name"] in set(reps["scenario"])]
     base = names[0]

@@ -61,6 +61,7 @@ from .kpis import (
 )
 from .loader import scenario_dict, scenario_hash
 from .model import simulate
+from .population import check_run_size
 
 MAIN_KPI = "diagnostic_interval_days_median"
 
@@ -443,6 +444,32 @@ def run_experiment(
     precision_kpis = tuple(precision_kpis)
     if precision is not None:
         check_kpis(precision_kpis, "--precision-kpi")
+    for s in scenarios:
+        check_run_size(s.population, controls)
+    with io.folder_lock(out) if out is not None else contextlib.nullcontext():
+        return _experiment(
+            scenarios, controls, out, dask, resume, force, progress, precision, precision_kpis,
+            max_replications, files, on_output, replicate,
+        )  # fmt: skip
+
+
+def _experiment(
+    scenarios: list[Scenario],
+    controls: RunControls,
+    out: Path | None,
+    dask: str | None,
+    resume: bool,
+    force: bool,
+    progress: bool | None,
+    precision: float | None,
+    precision_kpis: tuple[str, ...],
+    max_replications: int,
+    files: dict[str, str] | None,
+    on_output: Callable[[ReplicationOutput], None] | None,
+    replicate: Replicate,
+) -> ExperimentResult:
+    """:func:`run_experiment` once its folder is held (see there)."""
+    names = [s.name for s in scenarios]
     started = time.perf_counter()
     workers = controls.workers or os.cpu_count() or 1
     fp = fingerprint(scenarios, controls)

@@ -385,6 +385,7 @@ def bracket_and_bisect(meets: Callable[[int], bool], start: int, lo: int, hi: in
     return passing
 
 
+@io.holds_folder("out")
 def size_resource(
     scenario: Scenario,
     controls: RunControls,

@@ -269,6 +269,7 @@ def welch_figure(
     return fig
 
 
+@io.holds_folder("out")
 def warmup_analysis(
     scenario: Scenario,
     controls: RunControls,

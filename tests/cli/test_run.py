@@ -74,10 +74,11 @@ def test_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 
-def test_force_replaces(tmp_path: Path) -> None:
-    (tmp_path / "mine.txt").write_text("x")
-    assert _run(tmp_path, "--force") == 0
-    assert not (tmp_path / "mine.txt").exists()
+def test_force_replaces_another_run(first_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "f"
+    assert _run(out, "--seed", "9") == 0
+    assert _run(out, "--force") == 0
+    assert (out / "replications.csv").read_bytes() == (first_run / "replications.csv").read_bytes()
 
 
 def test_bad_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
