@@ -347,6 +347,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "nenpath: interrupted; finished replications are kept (use --resume)", file=sys.stderr
         )
         return EXIT_INTERRUPTED
+    except OSError as exc:
+        # A path the system refuses (a name too long, no permission, a full disk): one line.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"nenpath: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT
 
 
 # ---------------------------------------------------------------------------------------------

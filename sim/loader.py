@@ -13,7 +13,9 @@ switching a wait from lognormal to fixed does not inherit the lognormal's ``sd``
 
 Every problem found is reported as a :class:`sim.errors.Problem` naming the file that set the
 offending value, the dotted key and what is allowed; all problems of a file are collected before
-raising :class:`sim.errors.ScenarioError`.
+raising :class:`sim.errors.ScenarioError`. A file that is not a small regular UTF-8 TOML file
+(over :data:`MAX_FILE_BYTES`, a device, binary, nested over :data:`MAX_DEPTH` levels) or an
+``extends`` chain over :data:`MAX_EXTENDS` files is one such problem, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import stat
 import tomllib
 import types
 import typing
@@ -65,9 +68,10 @@ MAX_EXTENDS = 16
 def read_toml(path: Path, shown: str) -> dict[str, Any]:
     """Parse one file, refusing what is not a small regular UTF-8 TOML file of modest nesting
     with one clear line (never a traceback, never reading without end as from /dev/zero)."""
-    if path.is_dir():
+    kind = _kind(path, shown, "")
+    if kind == "folder":
         raise ScenarioError([Problem(shown, "", "is a folder, not a scenario file")])
-    if path.exists() and not path.is_file():
+    if kind == "other":
         raise ScenarioError(
             [Problem(shown, "", "not a regular file (a device or pipe); give a .toml file")]
         )
@@ -107,6 +111,22 @@ def read_toml(path: Path, shown: str) -> dict[str, Any]:
         key = ".".join(str(k) for k in at if isinstance(k, str)) or str(at[0])
         raise ScenarioError([Problem(shown, key, deep)])
     return data
+
+
+def _kind(path: Path, shown: str, key: str) -> str:
+    """``file``, ``folder``, ``other`` (a device, a pipe) or ``missing``; a path the system
+    cannot even look up (a name too long, say) is a :class:`ScenarioError` naming ``shown``."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        if isinstance(exc, NotADirectoryError):
+            return "missing"
+        raise ScenarioError([Problem(shown, key, f"cannot read file: {exc.strerror}")]) from None
+    if stat.S_ISDIR(st.st_mode):
+        return "folder"
+    return "file" if stat.S_ISREG(st.st_mode) else "other"
 
 
 def _too_deep(value: Any) -> Path_ | None:
@@ -181,11 +201,12 @@ def _resolve(path: Path, shown: str, chain: list[Path], origin: dict[Path_, str]
             [Problem(shown, "extends", f"must be a file name (a string), got {parent!r}")]
         )
     parent_path = path.parent / parent
-    if parent_path.is_dir():
+    kind = _kind(parent_path, shown, "extends")
+    if kind == "folder":
         raise ScenarioError(
             [Problem(shown, "extends", f"{parent_path} is a folder, not a scenario file")]
         )
-    if not parent_path.is_file():
+    if kind == "missing":
         raise ScenarioError(
             [
                 Problem(

@@ -258,3 +258,20 @@ def test_a_number_with_no_bounds_is_finite_all_the_same() -> None:
         Later(multiplier=math.inf)
     with pytest.raises(ValidationError):
         Later(multiplier=math.nan)
+
+
+def test_a_path_the_system_refuses_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long = tmp_path / ("x" * 300)
+    for argv in (
+        ["validate", f"{long}.toml"],
+        ["run", str(BASELINE), *quick_run_options(1), "--out", str(long)],
+        ["report", str(long)],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "File name too long" in err, err
+    path = _overlay(tmp_path, "")
+    path.write_text(f'extends = "{"y" * 300}.toml"\n')
+    assert _validate(path, capsys) == f"{path}: extends: cannot read file: File name too long"

@@ -1,7 +1,7 @@
-"""Faults while a checkpoint is being written: ``kill -9`` of ``nenpath run`` in the middle of
-writing a replication's part leaves a temporary file and no finished mark; ``--resume`` (taking
-over the dead run's folder lock) removes the temporary, runs that replication again and gives
-exactly the result of an uninterrupted run."""
+"""Faults: ``kill -9`` of ``nenpath run`` in the middle of writing a replication's part leaves a
+temporary file and no finished mark; ``--resume`` (taking over the dead run's folder lock)
+removes the temporary, runs that replication again and gives exactly the result of an
+uninterrupted run. A second run started in a folder while the first works there is refused."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from sim.cli import main
-from tests.experiments.test_resume import ARGS, N
+from tests.experiments.test_resume import ARGS, GATE, GATED_FROM, N
+from tests.experiments.test_resume import DRIVER as GATED_DRIVER
 from tests.helpers import ROOT
 
 STALL = 2
@@ -111,3 +112,45 @@ def test_a_truncated_result_file_never_replaces_a_whole_one(
         raise RuntimeError("killed mid-write")
     assert target.read_bytes() == before
     assert not list(reference_run.glob(f".{victim}.*.tmp"))
+
+
+def test_two_runs_into_one_folder_at_once(tmp_path: Path, reference: bytes) -> None:
+    """The issue's bullet: two `nenpath run` into the same --out at the same moment both exited
+    0 with their files mixed. The first is held mid-run (its later replications wait at a gate);
+    the second exits 2 naming the folder and the first's pid and writes nothing; the first then
+    finishes with exactly the uninterrupted result."""
+    out = tmp_path / "run"
+    gate = tmp_path / "gate"
+    first = subprocess.Popen(
+        [sys.executable, "-c", GATED_DRIVER, *ARGS, "--workers", "1", "--out", str(out)],
+        cwd=ROOT,
+        env={**os.environ, GATE: str(gate)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while len(list(out.glob("parts/*/rep_*.json"))) < GATED_FROM:
+            assert first.poll() is None, "the first run ended early"
+            assert time.monotonic() < deadline, "the first run made no progress in 300 s"
+            time.sleep(0.05)
+        before = sorted(p.name for p in out.rglob("*"))
+        second = subprocess.run(
+            [sys.executable, "-m", "sim", *ARGS, "--workers", "1", "--out", str(out)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert second.returncode == 2
+        assert second.stderr.strip() == (
+            f"nenpath: {out}: in use by another nenpath process (pid {first.pid}); wait for it "
+            "to finish, or choose another --out"
+        )
+        assert sorted(p.name for p in out.rglob("*")) == before
+        gate.write_text("open")
+        assert first.wait(timeout=600) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert (out / "replications.csv").read_bytes() == reference
