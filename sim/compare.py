@@ -82,6 +82,10 @@ BETTER: dict[str, int] = {
     "pet_wait_days_median": -1,
     "prrt_wait_days_median": -1,
     "one_year_survival_share": +1,
+    "one_year_survival_registry_share": +1,
+    "five_year_survival_share": +1,
+    "nen_deaths_per_year": -1,
+    "unseen_nen_death_share": -1,
     "distant_diagnosed_per_year": -1,
     "spread_before_diagnosis_per_year": -1,
     **{f"{k}_region_range": -1 for k in RANGE_KPIS},
@@ -534,6 +538,9 @@ HEADLINE_KPIS: tuple[tuple[str, str], ...] = (
         "the number of people a year whose NEN spread before diagnosis (diagnosed with distant "
         "spread, or died of it undiagnosed)",
     ),
+    ("nen_deaths_per_year", "the number of NEN deaths a year"),
+    ("one_year_survival_share", "the share alive one year after diagnosis"),
+    ("five_year_survival_share", "the share alive five years after diagnosis"),
     ("emergency_presentation_share", "the share diagnosed after an emergency presentation"),
     ("fds_28d_share", "the share of urgent referrals diagnosed within 28 days"),
     ("rtt_62d_share", "the share treated within 62 days of referral"),
@@ -554,6 +561,7 @@ PEOPLE_PHRASES: dict[str, str] = {
     "distant_diagnosed_per_year": "be diagnosed with distant spread",
     "spread_before_diagnosis_per_year": "have their NEN spread before diagnosis (diagnosed with "
     "distant spread, or dying of it undiagnosed)",
+    "nen_deaths_per_year": "die of their NEN",
 }
 """Counts of people a year, stated as "N fewer people a year would ..." """
 

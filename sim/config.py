@@ -738,6 +738,7 @@ class TreatmentParams(Strict):
     )
     recurrence_time_multiplier: float = Field(
         ge=1.0,
+        le=100.0,
         description="Residual disease left by a resection becomes distant this many times "
         "later than the untreated tumour would have spread (1 = resection does not delay it).",
     )

@@ -933,10 +933,31 @@ def _methods(
             "patients consult their GP after the patient interval and may be misattributed, "
             "tested or referred; emergency, incidental and surveillance routes compete. "
             "Secondary-care work-up, biopsy and specialist pathology lead to diagnosis (stage is "
-            "frozen then), PET staging, local and/or specialist MDT discussion, a treatment "
-            "decision by rules on site, grade, stage and function, treatment lines with "
-            "progression found at surveillance scans, re-discussion and death from the NEN or "
-            "other causes.",
+            "recorded then; PET staging may find spread CT/MRI missed), local and/or specialist "
+            "MDT discussion, a treatment decision by rules on site, grade, stage, function, SSTR "
+            "status, age, treatment history and the team deciding, treatment lines with "
+            "progression found at surveillance scans, re-discussion, discharge after cure, and "
+            "death from the NEN or other causes.",
+        ),
+        (
+            "2.2b What carries survival effects",
+            "NEN death comes from the disease, on a clock anchored to distant spread and never "
+            "to the date of diagnosis (sim/disease.py): so earlier diagnosis at the same stage "
+            "can never bring a death forward. Three mechanisms move survival, each with its "
+            "uncertainty: <b>stage shift</b> (a tumour resected before it spreads is cured "
+            "unless it recurs, with a recurrence probability by grade, site and stage from "
+            "published cohorts; undiagnosed and uncared-for distant disease uses up its "
+            "survival faster, by an assumed factor of 0.9 (G1) to 0.7 (NEC), PSA range 0.75-1.1 "
+            "times that); <b>specialist care</b> (distant disease whose care a specialist NET "
+            "MDT plans uses its survival at a hazard ratio of 0.85, PSA range 0.63-1.0, from "
+            "observational studies of high-volume centres, shrunk towards no effect; and "
+            "specialist MDTs choose guideline treatment more often, PRRT, liver-directed "
+            "therapy and trials only on their recommendation); <b>access to care</b> (care "
+            "starting sooner after spread). Which systemic therapy a patient receives (SSA, "
+            "PRRT, everolimus, chemotherapy) changes progression, re-discussion and capacity "
+            "use but not survival directly: trials show progression-free, not clear overall "
+            "survival, gains (NETTER-1 overall survival 48.0 vs 36.3 months, not significant). "
+            "So PRRT capacity and waits do not change deaths in this model.",
         ),
         ("2.3 Scenario logic", _levers(names, resolved, sources, descriptions)),
         (
@@ -965,9 +986,14 @@ def _methods(
         ),
         (
             "Limitations",
-            "Survival is drawn at diagnosis from grade, stage and age: in this model, waits "
-            "after diagnosis (MDT, PET, treatment lists) change waiting-time standards but not "
-            "survival, so post-diagnosis levers cannot show survival gains. The monthly hazard "
+            "Survival effects rest on the mechanisms in 2.2b: the specialist-care hazard ratio "
+            "is observational, the effect of no care on survival is an assumption, and "
+            "published England survival by stage, grade and site was not available to check "
+            "them against (1-year survival overall and by age is checked). Over-75s survive "
+            "their first year more often than in England (about 69% against 60%): frailty, "
+            "comorbidity and operative mortality enter only through the treatment rules. "
+            "Post-diagnosis waits change survival only where they delay the start of care of "
+            "spread disease or a resection past the tumour's spread. The monthly hazard "
             "of stage progression while undiagnosed is not published for NENs (calibrated "
             "assumption), so the size of any stage shift rests on it. Most lever sizes are "
             "assumptions (marked in 2.3). KPIs count patients diagnosed in the measured "
