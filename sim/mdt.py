@@ -38,9 +38,8 @@ def staging(ctx: SimContext, p: Patient) -> ProcessGen:
 
 
 def sstr_imaging(ctx: SimContext, p: Patient) -> ProcessGen:
-    """Before re-discussing a progressing G1/G2 patient whose SSTR status imaging has not
-    shown, a specialist NET MDT usually asks for Ga-68 PET (it decides on SSTR-directed
-    therapy)."""
+    """A specialist NET MDT discussing a progressing G1/G2 patient whose SSTR status imaging has
+    not shown usually asks for Ga-68 PET before it decides (SSTR-directed therapy needs it)."""
     if p.sstr_known or not p.specialist or GRADES[p.grade] not in ("G1", "G2"):
         return
     prob = ctx.scenario.diagnostics.sstr_imaging_at_progression_probability

@@ -217,8 +217,8 @@ def follow_up(ctx: SimContext, p: Patient) -> ProcessGen:
         p.stage = max(stage, stage_at(ctx.env.now, p.t_regional, p.t_distant))
         if line >= params.max_lines:
             break
-        yield from sstr_imaging(ctx, p)
         yield from mdt_discussion(ctx, p, CLASS_PROGRESSION)
+        yield from sstr_imaging(ctx, p)  # the specialist MDT asks for it before deciding
         yield from treatment_line(ctx, p)
     # Nothing more is scheduled: death is recorded arithmetically (dropped if after the horizon).
     ctx.record(p.death, p, EventKind.DEATH, code=p.death_cause)
