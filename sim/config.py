@@ -511,7 +511,7 @@ class Diagnostics(Strict):
     )
     echocardiogram_sites: list[Site] = Field(
         description="Sites whose functional tumours (carcinoid syndrome) have an "
-        "echocardiogram for carcinoid heart disease before the MDT decides."
+        "echocardiogram for carcinoid heart disease before surgery."
     )
     echocardiogram_days: Distribution = Field(
         description="Diagnosis to echocardiogram reported (no modelled capacity)."
