@@ -132,15 +132,18 @@ def _refer(ctx: SimContext, p: Patient, t: float, kind: int) -> ProcessGen:
 
 
 def _present_otherwise(ctx: SimContext, p: Patient) -> ProcessGen:
-    """The first of the emergency, incidental and surveillance clocks rings."""
-    t = min(p.t_emergency, p.t_incidental, p.t_surveillance)
-    yield from hold(ctx, p, t)
-    if t == p.t_emergency:
+    """The first of the emergency, incidental and surveillance clocks rings (now, if it rang
+    while the patient was in a work-up that found nothing: events are never recorded in the
+    past)."""
+    first = min(p.t_emergency, p.t_incidental, p.t_surveillance)
+    if first == p.t_emergency:
         route, kind = ROUTE_EMERGENCY, EMERGENCY
-    elif t == p.t_incidental:
+    elif first == p.t_incidental:
         route, kind = ROUTE_INCIDENTAL, INCIDENTAL
     else:
         route, kind = ROUTE_SURVEILLANCE, SURVEILLANCE
+    t = max(first, ctx.env.now)
+    yield from hold(ctx, p, t)
     ctx.record(t, p, EventKind.PRESENTATION, code=route)
     ctx.record(t, p, EventKind.REFERRAL, code=kind)
     return kind
