@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration_inputs import load_parameters
-from sim.cli import main
-from sim.loader import load_scenario
-from sim.psa import prcc, prcc_p_value, sample_inputs
+from sim.app.cli import main
+from sim.calibration.inputs import load_parameters
+from sim.calibration.psa import prcc, prcc_p_value, sample_inputs
+from sim.scenario.loader import load_scenario
 from tests.helpers import BASELINE, ROOT
 
 PARAMETERS = ROOT / "calibration" / "parameters.toml"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.cli import main
+from sim.app.cli import main
 from tests.helpers import BASELINE, quick_run_options
 
 ARGS = [*quick_run_options(), "--workers", "1", "--no-progress"]

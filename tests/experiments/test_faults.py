@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.app.cli import main
 from tests.experiments.test_resume import ARGS, GATE, GATED_FROM, N
 from tests.experiments.test_resume import DRIVER as GATED_DRIVER
 from tests.helpers import ROOT
@@ -25,8 +25,9 @@ STALL = 2
 DRIVER = """
 import os, sys, time
 from pathlib import Path
-from sim import io, runner
-from sim.cli import main
+from sim.core import io
+from sim.experiment import runner
+from sim.app.cli import main
 
 real = runner._write_part
 
@@ -103,7 +104,7 @@ def test_a_truncated_result_file_never_replaces_a_whole_one(
     victim: str, reference_run: Path, tmp_path: Path
 ) -> None:
     """Results are renamed into place whole: a crash mid-write leaves the old file intact."""
-    from sim import io
+    from sim.core import io
 
     target = reference_run / victim
     before = target.read_bytes()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.app.cli import main
 from tests.helpers import BASELINE, ROOT, quick_run_options
 
 ARGS = ["-m", "sim", "run", str(BASELINE), *quick_run_options(3), "--workers", "1", "--force"]

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
-from sim.config import RunControls, Scenario
-from sim.runner import ReplicationOutput, run_replication
+from sim.app.cli import main
+from sim.experiment.runner import ReplicationOutput, run_replication
+from sim.scenario.schema import RunControls, Scenario
 from tests.helpers import BASELINE, ROOT, quick_run_options
 
 N = 6
@@ -50,8 +50,8 @@ def gated(scenario: Scenario, replication: int, controls: RunControls) -> Replic
 
 DRIVER = """
 import sys
-from sim import runner
-from sim.cli import main
+from sim.experiment import runner
+from sim.app.cli import main
 from tests.experiments.test_resume import gated
 
 runner.run_experiment.__kwdefaults__["replicate"] = gated

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.cli import main
-from sim.errors import RunControlError
-from sim.warmup import (
+from sim.app.cli import main
+from sim.core.errors import RunControlError
+from sim.experiment.warmup import (
     SeriesWarmup,
     analyse_series,
     average_series,

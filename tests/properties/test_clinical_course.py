@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.config import TREATMENTS
-from sim.events import EventKind as K
-from sim.kpis import patient_journeys
-from sim.model import simulate
-from sim.natural_history import DiseaseClock
+from sim.core.events import EventKind as K
+from sim.measures.kpis import patient_journeys
+from sim.model.natural_history import DiseaseClock
+from sim.model.simulation import simulate
+from sim.scenario.schema import TREATMENTS
 from tests.helpers import fixed, make_scenario
 
 days = st.floats(0.0, 20_000.0)

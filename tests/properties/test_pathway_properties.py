@@ -10,10 +10,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.config import GRADES, REGIONS, SITES, STAGES
-from sim.events import EventKind as K
-from sim.kpis import patient_journeys
-from sim.model import simulate
+from sim.core.events import EventKind as K
+from sim.measures.kpis import patient_journeys
+from sim.model.simulation import simulate
+from sim.scenario.schema import GRADES, REGIONS, SITES, STAGES
 from tests.helpers import make_scenario
 
 unit = st.floats(0.0, 1.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.events import EventKind, EventLog
+from sim.core.events import EventKind, EventLog
 
 
 def test_order_and_compaction() -> None:
