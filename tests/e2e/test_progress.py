@@ -19,6 +19,8 @@ import pytest
 from sim.app.cli import main
 from tests.helpers import BASELINE, ROOT, quick_run_options
 
+pytestmark = pytest.mark.slow
+
 ARGS = ["-m", "sim", "run", str(BASELINE), *quick_run_options(3), "--workers", "1", "--force"]
 
 

@@ -32,6 +32,8 @@ from sim.experiment.runner import ReplicationOutput, run_replication
 from sim.scenario.schema import RunControls, Scenario
 from tests.helpers import BASELINE, ROOT, quick_run_options
 
+pytestmark = pytest.mark.slow
+
 N = 6
 GATED_FROM = 2
 """Replications from this one on wait in the interrupted runs: 0 and 1 finish, the rest not."""
@@ -52,7 +54,7 @@ DRIVER = """
 import sys
 from sim.experiment import runner
 from sim.app.cli import main
-from tests.experiments.test_resume import gated
+from tests.e2e.test_resume import gated
 
 runner.run_experiment.__kwdefaults__["replicate"] = gated
 sys.exit(main(sys.argv[1:]))

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from sim.app.cli import main
-from tests.experiments.test_resume import ARGS, GATE, GATED_FROM, N
-from tests.experiments.test_resume import DRIVER as GATED_DRIVER
+from tests.e2e.test_resume import ARGS, GATE, GATED_FROM, N
+from tests.e2e.test_resume import DRIVER as GATED_DRIVER
 from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow
 
 STALL = 2
 """The replication whose checkpoint write is interrupted (0 and 1 are written whole)."""
