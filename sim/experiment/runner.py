@@ -205,22 +205,25 @@ def code_hash() -> str:
     return _CODE_SHA256
 
 
-def hashed_sources() -> list[Path]:
-    """Every source file :func:`code_hash` covers: all modules of :data:`MODEL_PACKAGES`."""
-    root = Path(__file__).resolve().parents[1]
+_SIM = Path(__file__).resolve().parents[1]
+
+
+def hashed_sources(root: Path = _SIM) -> list[Path]:
+    """Every source file :func:`code_hash` covers: all modules of :data:`MODEL_PACKAGES`
+    under ``root`` (the installed ``sim`` folder), found by walking the folders."""
     return [path for pkg in MODEL_PACKAGES for path in sorted((root / pkg).rglob("*.py"))]
 
 
-def _source_hash() -> str:
+def source_hash(root: Path = _SIM) -> str:
+    """SHA-256 of :func:`hashed_sources`, each file's path (relative to ``root``) and bytes."""
     h = hashlib.sha256()
-    root = Path(__file__).resolve().parents[1]
-    for path in hashed_sources():
+    for path in hashed_sources(root):
         name = path.relative_to(root).with_suffix("").as_posix()
         h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-_CODE_SHA256 = _source_hash()  # read once, with the modules (a few dozen small files)
+_CODE_SHA256 = source_hash()  # read once, with the modules (a few dozen small files)
 
 
 # ---------------------------------------------------------------------------------------------
