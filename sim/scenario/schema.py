@@ -488,7 +488,6 @@ class Diagnostics(Strict):
     bloods_turnaround_days: Distribution
     endoscopy_sites: list[Site]
     cga_sensitivity: Probability
-    cga_specificity: Probability
     workup_detection_probability_by_site: BySiteProb
     failed_workup_return_days: Distribution
     biopsy_wait_days: Distribution
