@@ -27,14 +27,14 @@ class EventKind(IntEnum):
     """Every kind of fact the model records. ``code`` meanings are given per kind."""
 
     PRESENTATION = 1
-    """A presentation to health services; code = route index (config.ROUTES)."""
+    """A presentation to health services; code = :class:`Route`."""
     GP_CONSULTATION = 2
     """A GP consultation about the symptoms; code = outcome index (config.GP_OUTCOMES),
     resource = misattribution label index (config.MISATTRIBUTIONS) or -1."""
     PRIMARY_CARE_TEST = 3
     """Primary-care test results back; code = 1 if they prompt urgent referral, else 0."""
     REFERRAL = 4
-    """Referred to secondary care; code = referral type index (kpis.REFERRAL_TYPES)."""
+    """Referred to secondary care; code = :class:`Referral`."""
     FIRST_SEEN = 5
     """First seen in secondary care (first appointment or test)."""
     TESTS_REPORTED = 6
@@ -44,7 +44,7 @@ class EventKind(IntEnum):
     BIOPSY = 7
     """Biopsy taken; code = 1 if diagnostic, 0 if non-diagnostic (repeat needed)."""
     DIAGNOSIS = 8
-    """Histological diagnosis with Ki-67 grade; code = stage index at diagnosis."""
+    """Histological diagnosis with Ki-67 grade; code = :class:`Stage` at diagnosis."""
     DECISION_TO_TREAT = 9
     """Decision to treat agreed; code = treatment index (config.TREATMENTS)."""
     TREATMENT_START = 10
@@ -54,7 +54,7 @@ class EventKind(IntEnum):
     PROGRESSION = 12
     """Progression (or recurrence) found at a surveillance scan; code = line that progressed."""
     DEATH = 13
-    """Death; code = 0 NEN death, 1 other cause."""
+    """Death; code = :class:`DeathCause` (0 NEN death, 1 other cause)."""
     DISCHARGED = 14
     """Discharged from follow-up after curative treatment; code = 1 if the disease was
     removed, 0 if it will recur (found later, after the patient presents again)."""
@@ -66,7 +66,7 @@ class EventKind(IntEnum):
     """Staging PET found distant spread that CT/MRI missed; code = the new stage index (the
     stage at diagnosis a registry records, from all staging investigations)."""
     QUEUE_JOIN = 20
-    """Case listed for / queued at a resource; resource = resource id; code = case class."""
+    """Case listed for / queued at a resource; resource = resource id; code = :class:`CaseClass`."""
     SERVICE_START = 21
     """Case served (discussed at the MDT, scanned, reporting starts); resource, code as above."""
     SERVICE_END = 22
@@ -84,6 +84,61 @@ class EventKind(IntEnum):
 
 
 EVENT_NAMES = {int(k): k.name.lower() for k in EventKind}
+
+
+# ---------------------------------------------------------------------------------------------
+# The vocabularies of ``code``: one IntEnum each, defined here once. The names (lower case) are
+# the schema's vocabularies in the same order (tests/unit/test_events.py checks it).
+# ---------------------------------------------------------------------------------------------
+
+
+class Route(IntEnum):
+    """``code`` of :attr:`EventKind.PRESENTATION`: how the patient first presented (the order
+    of ``sim.scenario.schema.ROUTES``)."""
+
+    GP = 0
+    EMERGENCY = 1
+    INCIDENTAL = 2
+    SURVEILLANCE = 3
+
+
+class Referral(IntEnum):
+    """``code`` of :attr:`EventKind.REFERRAL`: the type of referral to secondary care."""
+
+    URGENT = 0
+    ROUTINE = 1
+    EMERGENCY = 2
+    INCIDENTAL = 3
+    SURVEILLANCE = 4
+
+
+REFERRAL_TYPES: tuple[str, ...] = tuple(r.name.lower() for r in Referral)
+"""Names of :class:`Referral` codes, in code order."""
+
+
+class Stage(IntEnum):
+    """``code`` of :attr:`EventKind.DIAGNOSIS` and :attr:`EventKind.RESTAGED`: the tumour's stage
+    (the order of ``sim.scenario.schema.STAGES``)."""
+
+    LOCALISED = 0
+    REGIONAL = 1
+    DISTANT = 2
+
+
+class CaseClass(IntEnum):
+    """``code`` of the queue and service events: why a case is listed (the order of
+    ``sim.scenario.schema.CASE_CLASSES``)."""
+
+    NEW = 0
+    PROGRESSION = 1
+    REVIEW = 2
+
+
+class DeathCause(IntEnum):
+    """``code`` of :attr:`EventKind.DEATH`."""
+
+    NEN = 0
+    OTHER = 1
 
 
 _ROW = np.dtype(

@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 
 from sim.core.constants import DAYS_PER_YEAR
+from sim.core.events import REFERRAL_TYPES, CaseClass, DeathCause
 from sim.core.events import EventKind as K
 from sim.model.simulation import ResourceInfo, RunResult
 from sim.scenario.schema import (
-    CASE_CLASSES,
     GP_OUTCOMES,
     GRADES,
     REGIONS,
@@ -47,8 +47,7 @@ from sim.scenario.schema import (
     TREATMENTS,
 )
 
-REFERRAL_TYPES = ("urgent", "routine", "emergency", "incidental", "surveillance")
-NEW, PROGRESSION, REVIEW = (CASE_CLASSES.index(c) for c in ("new", "progression", "review"))
+NEW, PROGRESSION, REVIEW = CaseClass.NEW, CaseClass.PROGRESSION, CaseClass.REVIEW
 MISATTRIBUTED = GP_OUTCOMES.index("misattributed")
 AGE_BANDS = (("under_56", 0, 55), ("56_65", 55, 65), ("66_75", 65, 75), ("over_75", 75, 200))
 
@@ -512,7 +511,7 @@ def patient_kpis(
         )
     undiagnosed = j[
         j["diagnosis_time"].isna()
-        & (j["death_cause"] == 0)
+        & (j["death_cause"] == DeathCause.NEN)
         & (j["death_time"] >= warmup_days)
         & (j["death_time"] <= horizon_days)
     ]
@@ -525,7 +524,7 @@ def patient_kpis(
     out["five_year_survival_share"] = _share(
         ~((five["death_time"] - five["diagnosis_time"]) <= 5 * DAYS_PER_YEAR)
     )
-    nen_dead = (j["death_cause"] == 0) & (j["death_time"] >= warmup_days)
+    nen_dead = (j["death_cause"] == DeathCause.NEN) & (j["death_time"] >= warmup_days)
     out["nen_deaths_per_year"] = float((nen_dead & (j["death_time"] <= horizon_days)).sum())
     out["nen_deaths_per_year"] /= years * scale
     prrt = j[(j["prrt_start_time"] >= warmup_days) & (j["prrt_start_time"] <= horizon_days)]

@@ -19,7 +19,7 @@ import simpy
 from sim.core.calendar import Calendar
 from sim.core.constants import DAYS_PER_YEAR
 from sim.core.distributions import Sampler
-from sim.core.events import EventKind, EventLog
+from sim.core.events import CaseClass, DeathCause, EventKind, EventLog
 from sim.core.streams import PatientDraws, Streams
 from sim.model.natural_history import Clocks, DiseaseClock
 from sim.model.population import PopulationArrays
@@ -27,8 +27,8 @@ from sim.model.resources import Resource
 from sim.scenario.schema import REGIONS, Scenario
 
 INF = float("inf")
-CLASS_NEW, CLASS_PROGRESSION, CLASS_REVIEW = 0, 1, 2
-CAUSE_NEN, CAUSE_OTHER = 0, 1
+CLASS_NEW, CLASS_PROGRESSION, CLASS_REVIEW = CaseClass.NEW, CaseClass.PROGRESSION, CaseClass.REVIEW
+CAUSE_NEN, CAUSE_OTHER = DeathCause.NEN, DeathCause.OTHER
 
 ProcessGen = Generator[simpy.Event, Any, Any]
 

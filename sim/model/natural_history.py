@@ -40,13 +40,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.core.constants import DAYS_PER_YEAR
+from sim.core.events import Route, Stage
 from sim.core.streams import PatientDraws
 from sim.model.population import PopulationArrays
 from sim.scenario.schema import GRADES, SITES, STAGES, NaturalHistory, Presentation, Survival
 
 INF = np.inf
-ROUTE_GP, ROUTE_EMERGENCY, ROUTE_INCIDENTAL, ROUTE_SURVEILLANCE = 0, 1, 2, 3
-LOCALISED, REGIONAL, DISTANT = 0, 1, 2
+ROUTE_GP, ROUTE_EMERGENCY, ROUTE_INCIDENTAL, ROUTE_SURVEILLANCE = Route
+# Stages as plain ints: they meet numpy arrays, where an IntEnum would promote int8 to int64.
+LOCALISED, REGIONAL, DISTANT = (int(s) for s in Stage)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ stops at the patient's death (:func:`sim.model.context.hold`, :func:`sim.model.c
 
 from __future__ import annotations
 
-from sim.core.events import EventKind
+from sim.core.events import EventKind, Referral
 from sim.model.context import (
     CLASS_NEW,
     Died,
@@ -42,8 +42,7 @@ from sim.model.natural_history import (
 from sim.model.treatment import begin_line, follow_up, treatment_line
 from sim.scenario.schema import GP_OUTCOMES, SITES, TREATMENTS
 
-# Referral types (code of REFERRAL events); the order is kpis.REFERRAL_TYPES.
-URGENT, ROUTINE, EMERGENCY, INCIDENTAL, SURVEILLANCE = 0, 1, 2, 3, 4
+URGENT, ROUTINE, EMERGENCY, INCIDENTAL, SURVEILLANCE = Referral  # codes of REFERRAL events
 _MISATTRIBUTED, _TESTS, _URGENT, _ROUTINE = (
     GP_OUTCOMES.index(k)
     for k in ("misattributed", "primary_care_tests", "urgent_referral", "routine_referral")
