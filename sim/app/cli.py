@@ -167,8 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "kpis",
         help="list the KPIs: name, kind (unit) and meaning",
-        description="List the KPIs from their declarations (sim/kpis.py): every KPI is also "
-        "reported per NHS region as <kpi>__<region> (regions: " + ", ".join(REGIONS) + ").",
+        description="List the KPIs from their declarations (sim/measures/kpis.py): every KPI is "
+        "also reported per NHS region as <kpi>__<region> (regions: " + ", ".join(REGIONS) + ").",
     )
     p.add_argument(
         "pattern",

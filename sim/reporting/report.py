@@ -130,9 +130,9 @@ TABLE_KPIS = (
 
 INTERVAL_METHOD = (
     "Means over replications with 95% confidence intervals that keep within the values each "
-    "KPI can take (its kind, declared with the KPI in sim/kpis.py): shares (0-1) on the logit "
-    "scale, logit(m) &plusmn; t&middot;s/(&radic;n&middot;m(1&minus;m)), and non-negative KPIs "
-    "(days, years, counts, rates) on the log scale, m&middot;exp(&plusmn;t&middot;s/"
+    "KPI can take (its kind, declared with the KPI in sim/measures/kpis.py): shares (0-1) on the "
+    "logit scale, logit(m) &plusmn; t&middot;s/(&radic;n&middot;m(1&minus;m)), and non-negative "
+    "KPIs (days, years, counts, rates) on the log scale, m&middot;exp(&plusmn;t&middot;s/"
     "(&radic;n&middot;m)), where m and s are the mean and standard deviation of the n "
     "replications' values and t the 97.5% t quantile with n&minus;1 degrees of freedom; the "
     "gaps between regions (highest &minus; lowest region in each replication, never negative) "

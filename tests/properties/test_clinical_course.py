@@ -1,4 +1,5 @@
-"""Clinical invariants of the course after diagnosis (sim/disease.py, sim/treatment.py).
+"""Clinical invariants of the course after diagnosis (sim/model/disease.py,
+sim/model/treatment.py).
 
 Each would catch a clinically absurd result: earlier diagnosis bringing death forward, cured
 patients dying of their NEN, PRRT without SSTR imaging or a specialist MDT, a failed line given
