@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3 on PATH)"; exit 1; }
@@ -30,12 +30,18 @@ demo: $(STAMP)
 	$(BIN)/nenpath compare $(DEMO_SCENARIOS) $(DEMO_RUN) --out outputs/demo --force
 	@echo "Open outputs/demo/report.html in a browser (numbers: outputs/demo/comparison.csv)."
 
-test: $(STAMP)
+# The whole suite, after the linters (ruff, mypy and the import-linter layers contract).
+test: lint
 	$(BIN)/python -m pytest
 
+# For quick iteration: everything but the whole-command runs (tests/e2e, marked slow).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
 lint: $(STAMP)
-	$(BIN)/ruff check sim tests benchmarks
+	$(BIN)/ruff check sim tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	for b in national engine_overhead scaling parallel demo crn; do $(BIN)/python benchmarks/$$b.py || exit 1; done

@@ -43,9 +43,9 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=5.0)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    from sim.analysis import paired_difference, unpaired_difference
-    from sim.loader import load_scenario_file, with_population_scale
-    from sim.runner import run_experiment
+    from sim.experiment.analysis import paired_difference, unpaired_difference
+    from sim.experiment.runner import run_experiment
+    from sim.scenario.loader import load_scenario_file, with_population_scale
 
     base, controls = load_scenario_file(BASELINE)
     scenarios = [with_population_scale(base, args.scale)]

@@ -38,8 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    from sim.loader import load_scenario_file
-    from sim.model import simulate
+    from sim.model.simulation import simulate
+    from sim.scenario.loader import load_scenario_file
 
     scenario, controls = load_scenario_file(BASELINE)
     rows = []

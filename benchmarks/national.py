@@ -16,9 +16,9 @@ from _common import BASELINE, ROOT, median, peak_rss_mb, table, timed, write
 
 
 def one_run(years: float) -> dict[str, float]:
-    from sim.kpis import patient_journeys, replication_kpis
-    from sim.loader import load_scenario_file
-    from sim.model import simulate
+    from sim.measures.kpis import patient_journeys, replication_kpis
+    from sim.model.simulation import simulate
+    from sim.scenario.loader import load_scenario_file
 
     scenario, controls = load_scenario_file(BASELINE)
     controls = controls.model_validate({**controls.model_dump(), "years": years})

@@ -20,8 +20,8 @@ from _common import BASELINE, ROOT, table, timed, write
 
 ONE_REPLICATION = """
 import sys, time
-from sim.loader import load_scenario_file, with_population_scale
-from sim.model import simulate
+from sim.scenario.loader import load_scenario_file, with_population_scale
+from sim.model.simulation import simulate
 base, controls = load_scenario_file(sys.argv[1])
 controls = controls.model_validate(
     {**controls.model_dump(), "years": float(sys.argv[3]), "warmup_years": float(sys.argv[3])}
@@ -49,8 +49,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.5)
     parser.add_argument("--years", type=float, default=5.0)
     args = parser.parse_args()
-    from sim.loader import load_scenario_file, with_population_scale
-    from sim.runner import run_experiment
+    from sim.experiment.runner import run_experiment
+    from sim.scenario.loader import load_scenario_file, with_population_scale
 
     base, controls = load_scenario_file(BASELINE)
     scenario = with_population_scale(base, args.scale)

@@ -16,8 +16,8 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=5.0)
     parser.add_argument("--scales", default="0.5,1,2,4")
     args = parser.parse_args()
-    from sim.loader import load_scenario_file, with_population_scale
-    from sim.model import simulate
+    from sim.model.simulation import simulate
+    from sim.scenario.loader import load_scenario_file, with_population_scale
 
     base, controls = load_scenario_file(BASELINE)
     controls = controls.model_validate(

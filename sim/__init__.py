@@ -10,24 +10,25 @@ Public API::
     comparison = run_comparison([base, ideal], controls, Path("outputs/cmp"))  # + report
     sizing = size_resource(scenario, controls, "specialist_mdt.north_west", kpi, target, out)
 
-(``warmup_analysis`` is in :mod:`sim.warmup`, ``calibrate`` in :mod:`sim.calibration`.)
+(``warmup_analysis`` is in :mod:`sim.experiment.warmup`, ``calibrate`` in
+:mod:`sim.calibration.search`.)
 """
 
 from __future__ import annotations
 
-from .compare import ComparisonResult, run_comparison
-from .config import RunControls, Scenario
-from .errors import (
+from sim.app.workflows import ComparisonResult, run_comparison
+from sim.core.errors import (
     NenPathError,
     OutputExistsError,
     ReplicationError,
     RunControlError,
     ScenarioError,
 )
-from .loader import load_scenario, load_scenario_file, scenario_hash
-from .model import RunResult, simulate
-from .runner import ExperimentResult, run_experiment
-from .sizing import SizingResult, size_resource
+from sim.experiment.runner import ExperimentResult, run_experiment
+from sim.experiment.sizing import SizingResult, size_resource
+from sim.model.simulation import RunResult, simulate
+from sim.scenario.loader import load_scenario, load_scenario_file, scenario_hash
+from sim.scenario.schema import RunControls, Scenario
 
 __all__ = [
     "ComparisonResult",

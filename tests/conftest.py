@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim.config import RunControls, Scenario
+from sim.scenario.schema import RunControls, Scenario
 
 from .helpers import make_scenario
 

@@ -7,8 +7,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from sim.config import RunControls, Scenario
-from sim.loader import load_scenario_dict, merge_overlay
+from sim.scenario.loader import load_scenario_dict, merge_overlay
+from sim.scenario.schema import RunControls, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from sim.calibration import CalibrationResult, calibrate
-from sim.calibration_inputs import apply_values, flatten, load_parameters, overlay_text
-from sim.loader import load_scenario, scenario_dict
+from sim.calibration.inputs import apply_values, flatten, load_parameters, overlay_text
+from sim.calibration.search import CalibrationResult, calibrate
+from sim.scenario.loader import load_scenario, scenario_dict
 from tests.helpers import BASELINE, make_scenario
 
 TOY_TARGETS = """

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from sim.calibration_targets import MISSING_PENALTY, Target, compare, distance
-from sim.runner import run_experiment
+from sim.calibration.targets import MISSING_PENALTY, Target, compare, distance
+from sim.experiment.runner import run_experiment
 from tests.helpers import make_scenario
 
 Z = 1.959964

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from sim.calibration_inputs import load_parameters
-from sim.calibration_targets import CalibrationFileError, load_targets
-from sim.config import REGIONS
-from sim.kpis import KPI_DESCRIPTIONS
-from sim.loader import load_scenario
+from sim.calibration.inputs import load_parameters
+from sim.calibration.targets import CalibrationFileError, load_targets
+from sim.measures.kpis import KPI_DESCRIPTIONS
+from sim.scenario.loader import load_scenario
+from sim.scenario.schema import REGIONS
 from tests.helpers import BASELINE, ROOT
 
 TARGETS = ROOT / "calibration" / "targets.toml"

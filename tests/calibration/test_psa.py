@@ -1,5 +1,5 @@
-"""PSA: reproducible Latin-hypercube draws, partial rank correlation against known truths, and
-the command end to end."""
+"""PSA: reproducible Latin-hypercube draws and partial rank correlation against known truths
+(the command end to end is in tests/e2e/test_commands.py)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.calibration_inputs import load_parameters
-from sim.cli import main
-from sim.loader import load_scenario
-from sim.psa import prcc, prcc_p_value, sample_inputs
+from sim.app.cli import main
+from sim.calibration.inputs import load_parameters
+from sim.calibration.psa import prcc, prcc_p_value, sample_inputs
+from sim.scenario.loader import load_scenario
 from tests.helpers import BASELINE, ROOT
 
 PARAMETERS = ROOT / "calibration" / "parameters.toml"
@@ -55,33 +55,6 @@ def test_prcc_against_known_relations() -> None:
 def test_prcc_p_value_matches_the_t_distribution() -> None:
     # r = 0.5 with df = 20 - 2 - 1 = 17: t = 0.5 sqrt(17 / 0.75) = 2.3805, two-sided p = 0.0291
     assert prcc_p_value(0.5, 20, 2) == pytest.approx(0.0291, abs=2e-4)
-
-
-def test_psa_command_is_reproducible(tmp_path: Path) -> None:
-    args = [
-        "psa",
-        str(BASELINE),
-        "--draws",
-        "3",
-        "--scale",
-        "0.02",
-        "--years",
-        "1",
-        "--warmup-years",
-        "0",
-        "--kpi",
-        "diagnostic_interval_days_median",
-        "--kpi",
-        "emergency_presentation_share",
-    ]
-    assert main([*args, "--out", str(tmp_path / "a")]) == 0
-    assert main([*args, "--out", str(tmp_path / "b")]) == 0
-    for name in ("draws.csv", "summary.csv", "sensitivity.csv", "tornado.png", "psa.html"):
-        assert (tmp_path / "a" / name).is_file(), name
-    a = pd.read_csv(tmp_path / "a" / "draws.csv")
-    b = pd.read_csv(tmp_path / "b" / "draws.csv")
-    pd.testing.assert_frame_equal(a, b)
-    assert len(a) == 3 and "emergency_rate" in a and "diagnostic_interval_days_median" in a
 
 
 def test_psa_refuses_an_unknown_kpi(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

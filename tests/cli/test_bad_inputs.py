@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
+from sim.app.cli import main
 from tests.helpers import BASELINE, quick_run_options
 
 
@@ -234,7 +234,7 @@ def test_a_long_extends_chain_is_refused(
 
 
 def test_calibration_files_are_read_as_carefully(tmp_path: Path) -> None:
-    from sim.calibration_targets import CalibrationFileError, read_toml_table
+    from sim.calibration.targets import CalibrationFileError, read_toml_table
 
     with pytest.raises(CalibrationFileError, match="not a regular file"):
         read_toml_table(Path("/dev/zero"), "targets")
@@ -248,7 +248,7 @@ def test_a_number_with_no_bounds_is_finite_all_the_same() -> None:
     """Safety net for fields added later without bounds (such as a multiplier only ``ge=1``)."""
     from pydantic import Field, ValidationError
 
-    from sim.config import Strict
+    from sim.scenario.schema import Strict
 
     class Later(Strict):
         multiplier: float = Field(ge=1.0)

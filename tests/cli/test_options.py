@@ -7,8 +7,8 @@ from importlib.metadata import version
 
 import pytest
 
-from sim.cli import build_parser, kpi_rows, main
-from sim.kpis import DERIVED_KPIS, KINDS, KPIS
+from sim.app.cli import build_parser, kpi_rows, main
+from sim.measures.kpis import DERIVED_KPIS, KINDS, KPIS
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from sim import io
-from sim.cli import main
-from sim.errors import RunControlError
+from sim.app.cli import main
+from sim.core import io
+from sim.core.errors import RunControlError
 from tests.helpers import BASELINE, quick_run_options
 
 ARGS = [*quick_run_options(1), "--workers", "1", "--no-progress"]
@@ -133,7 +133,7 @@ def test_report_of_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 _HOLD = (
-    "import sys; from pathlib import Path; from sim import io\n"
+    "import sys; from pathlib import Path; from sim.core import io\n"
     "with io.folder_lock(Path(sys.argv[1])):\n"
     "    print('held', flush=True)\n"
     "    sys.stdin.read()\n"

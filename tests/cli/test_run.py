@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.cli import main
+from sim.app.cli import main
 from tests.helpers import BASELINE, quick_run_options
 
 ARGS = [*quick_run_options(), "--workers", "1", "--no-progress"]
@@ -86,16 +86,3 @@ def test_bad_option_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["run", str(BASELINE), "--replications", "0"])
     assert info.value.code == 2
     assert "must be at least 1" in capsys.readouterr().err
-
-
-def test_python_dash_m_sim(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    out = subprocess.run(
-        [sys.executable, "-m", "sim", "validate", str(BASELINE)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert out.returncode == 0 and "ok" in out.stdout

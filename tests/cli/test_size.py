@@ -18,11 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim import sizing
-from sim.cli import main
-from sim.config import Sessions
-from sim.errors import RunControlError
-from sim.sizing import (
+from sim.app.cli import main
+from sim.core.errors import RunControlError
+from sim.experiment import sizing
+from sim.experiment.sizing import (
     AT_LEAST,
     AT_MOST,
     MAX_UTILISATION,
@@ -33,6 +32,7 @@ from sim.sizing import (
     size_resource,
     with_capacity,
 )
+from sim.scenario.schema import Sessions
 from tests.helpers import BASELINE, fixed, make_scenario
 
 RUN = [

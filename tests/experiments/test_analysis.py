@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.analysis import (
+from sim.experiment.analysis import (
     mser,
     paired_difference,
     relative_half_width,

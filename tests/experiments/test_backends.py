@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.config import RunControls, Scenario
-from sim.runner import run_experiment, run_replication
+from sim.experiment.runner import run_experiment, run_replication
+from sim.scenario.schema import RunControls, Scenario
 from tests.helpers import make_scenario
 
 BACKENDS = ("serial", "processes", "dask")

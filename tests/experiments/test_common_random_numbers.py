@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sim.analysis import paired_difference, unpaired_difference
-from sim.runner import ExperimentResult, ReplicationOutput, run_experiment
+from sim.experiment.analysis import paired_difference, unpaired_difference
+from sim.experiment.runner import ExperimentResult, ReplicationOutput, run_experiment
 from tests.helpers import make_scenario
 
 KPI = "symptom_to_diagnosis_days_median"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.config import RunControls, Scenario
-from sim.errors import ReplicationError
-from sim.runner import ReplicationOutput, run_experiment, run_replication
+from sim.core.errors import ReplicationError
+from sim.experiment.runner import ReplicationOutput, run_experiment, run_replication
+from sim.scenario.schema import RunControls, Scenario
 from tests.helpers import make_scenario
 
 SEED = 4242
@@ -124,7 +124,7 @@ def test_a_worker_that_dies_fails_its_replications_only(tmp_path: Path) -> None:
 def test_a_worker_with_other_model_code_refuses() -> None:
     """What a Dask worker with another version installed (or a worker started after sim/ was
     edited) does: it runs nothing and says why."""
-    from sim.runner import Failure, _safe_replication
+    from sim.experiment.runner import Failure, _safe_replication
 
     scenario, controls = _controls(1)
     res = _safe_replication(run_replication, scenario, 3, controls, "0" * 64)

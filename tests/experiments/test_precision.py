@@ -10,9 +10,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sim.config import RunControls, Scenario
-from sim.errors import RunControlError
-from sim.runner import MAIN_KPI, ReplicationOutput, run_experiment
+from sim.core.errors import RunControlError
+from sim.experiment.runner import MAIN_KPI, ReplicationOutput, run_experiment
+from sim.scenario.schema import RunControls, Scenario
 from tests.helpers import make_scenario
 
 CYCLE = (9.0, 11.0, 10.0)

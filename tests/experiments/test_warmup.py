@@ -1,17 +1,15 @@
-"""Warm-up analysis: Welch's moving average and MSER-5 on series with a known answer, then
-``nenpath warmup`` end to end on a small run."""
+"""Warm-up analysis: Welch's moving average and MSER-5 on series with a known answer
+(``nenpath warmup`` end to end on a small run is in tests/e2e/test_commands.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sim.cli import main
-from sim.errors import RunControlError
-from sim.warmup import (
+from sim.app.cli import main
+from sim.core.errors import RunControlError
+from sim.experiment.warmup import (
     SeriesWarmup,
     analyse_series,
     average_series,
@@ -91,41 +89,6 @@ def test_unknown_series_is_refused_naming_the_choices() -> None:
     with pytest.raises(RunControlError, match="--kpi backlog: not a weekly series; choose from"):
         check_series(["backlog"])
     assert check_series(None)[0] == "specialist_backlog"
-
-
-def test_nenpath_warmup_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "wu"
-    args = ["warmup", str(BASELINE), "--scale", "0.02", "--years", "4", "-n", "2"]
-    code = main([*args, "--workers", "1", "--no-progress", "--out", str(out)])
-    text = capsys.readouterr().out
-    assert code == 0, text
-    assert "recommended warm-up:" in text and "in_follow_up: MSER-5 truncation at week" in text
-    assert (out / "warmup.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = pd.read_csv(out / "warmup.csv").set_index("series")
-    assert list(table.index) == [
-        "specialist_backlog",
-        "mdt_rediscussions",
-        "in_follow_up",
-        "diagnoses",
-    ]
-    assert (table["truncation_week"] <= table["searched_weeks"]).all()
-    # A follow-up caseload started from nobody cannot level off in 4 years (NENs live for many
-    # years after diagnosis): it must be reported as still rising.
-    assert not table.loc["in_follow_up", "levelled_off"]
-    assert table.loc["in_follow_up", "drift_share_after_truncation"] > 0.1
-    assert "had not levelled off" in text
-    # the averaged series is the plain mean of the two replications' weekly series, whole weeks
-    avg = pd.read_csv(out / "warmup_series.csv")
-    parts = [pd.read_parquet(p) for p in sorted((out / "parts").glob("*/rep_*.series.parquet"))]
-    assert len(parts) == 2
-    whole = int(4 * 365.25 // 7)
-    assert len(avg) == whole
-    expected = (parts[0]["in_follow_up"] + parts[1]["in_follow_up"]).to_numpy()[:whole] / 2
-    assert avg["in_follow_up"].to_numpy() == pytest.approx(expected)
-    assert (
-        table.loc["in_follow_up", "truncation_week"]
-        == analyse_series("in_follow_up", expected).truncation_week
-    )
 
 
 def test_nenpath_warmup_bad_series_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""Clinical invariants of the course after diagnosis (sim/disease.py, sim/treatment.py).
+"""Clinical invariants of the course after diagnosis (sim/model/disease.py,
+sim/model/treatment.py).
 
 Each would catch a clinically absurd result: earlier diagnosis bringing death forward, cured
 patients dying of their NEN, PRRT without SSTR imaging or a specialist MDT, a failed line given
@@ -15,11 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sim.config import TREATMENTS
-from sim.events import EventKind as K
-from sim.kpis import patient_journeys
-from sim.model import simulate
-from sim.natural_history import DiseaseClock
+from sim.core.events import EventKind as K
+from sim.measures.kpis import patient_journeys
+from sim.model.natural_history import DiseaseClock
+from sim.model.simulation import simulate
+from sim.scenario.schema import TREATMENTS
 from tests.helpers import fixed, make_scenario
 
 days = st.floats(0.0, 20_000.0)

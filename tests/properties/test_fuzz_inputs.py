@@ -29,7 +29,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, note, seed, settings
 from hypothesis import strategies as st
 
-from sim.cli import main
+from sim.app.cli import main
 from tests.helpers import BASELINE
 
 SEED = int(os.environ.get("NENPATH_FUZZ_SEED", "20261202"))

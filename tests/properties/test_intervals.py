@@ -15,9 +15,9 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.analysis import bounded_interval, t_interval
-from sim.compare import comparison_table
-from sim.kpis import KINDS, KPIS
+from sim.experiment.analysis import bounded_interval, t_interval
+from sim.measures.kpis import KINDS, KPIS
+from sim.reporting.compare import comparison_table
 
 SHARE = st.floats(0.0, 1.0, allow_nan=False)
 NONNEG = st.one_of(st.just(0.0), st.floats(0.0, 1e6, allow_nan=False))

@@ -10,10 +10,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.config import GRADES, REGIONS, SITES, STAGES
-from sim.events import EventKind as K
-from sim.kpis import patient_journeys
-from sim.model import simulate
+from sim.core.events import EventKind as K
+from sim.measures.kpis import patient_journeys
+from sim.model.simulation import simulate
+from sim.scenario.schema import GRADES, REGIONS, SITES, STAGES
 from tests.helpers import make_scenario
 
 unit = st.floats(0.0, 1.0)
@@ -89,10 +89,20 @@ def test_journey_invariants(overlay: dict[str, Any], seed: int) -> None:
     assert (diagnoses == 1).all()  # at most one diagnosis each
     dead = set(pe.loc[pe["kind"] == K.DEATH, "patient"])
     assert len(pe[pe["kind"] == K.DEATH]) == len(dead)  # one death each
-    diagnosed = set(diagnoses.index)
-    died_undiagnosed = dead - diagnosed
-    in_pathway = arrived - diagnosed - died_undiagnosed
+    # Each count from its own evidence, per patient's own events (not as a remainder): the
+    # arrivals (the model's list of patients) must be exactly covered, with no overlap.
+    kinds = pe.groupby("patient")["kind"].agg(frozenset)
+    diagnosed = {i for i, k in kinds.items() if K.DIAGNOSIS in k}
+    died_undiagnosed = {i for i, k in kinds.items() if K.DEATH in k and K.DIAGNOSIS not in k}
+    in_pathway = {i for i, k in kinds.items() if K.DEATH not in k and K.DIAGNOSIS not in k}
+    assert not (diagnosed & died_undiagnosed or diagnosed & in_pathway)
+    assert not died_undiagnosed & in_pathway
     assert len(arrived) == len(in_pathway) + len(diagnosed) + len(died_undiagnosed)
+    # ... and the journeys table (the measures layer's own reading of the log) agrees.
+    journeys = patient_journeys(result)
+    assert set(journeys.index[journeys["diagnosis_time"].notna()]) == diagnosed
+    undiagnosed_death = journeys["death_time"].notna() & journeys["diagnosis_time"].isna()
+    assert set(journeys.index[undiagnosed_death]) == died_undiagnosed
 
     # Nothing happens to a patient after their death (a pathologist may still finish the
     # report of a specimen taken before it: SERVICE_END of work already started).
@@ -102,7 +112,7 @@ def test_journey_invariants(overlay: dict[str, Any], seed: int) -> None:
     assert not after.any(), pe[after].head()
 
     # Milestones in clinical order.
-    j = patient_journeys(result)
+    j = journeys
     order = [
         "first_presentation_time",
         "referral_time",
@@ -127,8 +137,10 @@ def test_journey_invariants(overlay: dict[str, Any], seed: int) -> None:
         both = j[["diagnosis_time", mdt]].dropna()
         assert (both["diagnosis_time"] <= both[mdt] + 1e-9).all(), mdt
         both = j[[mdt, "first_treatment_time"]].dropna()
-        first_mdt_before = j.loc[both.index, mdt] <= both["first_treatment_time"] + 1e-9
-        assert first_mdt_before.all() or mdt == "pet_time", mdt
+        assert (both[mdt] <= both["first_treatment_time"] + 1e-9).all(), mdt
+    # Staging PET (a new patient's scan) is done before the new patient's first MDT discussion.
+    both = j[["pet_time", "first_mdt_time"]].dropna()
+    assert (both["pet_time"] <= both["first_mdt_time"] + 1e-9).all()
 
     # Capacity: no session uses more slots than it offers.
     starts = ev[ev["kind"] == K.SESSION_START]

@@ -25,10 +25,10 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.calendar import WEEKDAY_INDEX, Calendar
-from sim.events import EventKind, EventLog
-from sim.resources import ServerPool, SlottedService
-from sim.streams import Streams
+from sim.core.calendar import WEEKDAY_INDEX, Calendar
+from sim.core.events import EventKind, EventLog
+from sim.core.streams import Streams
+from sim.model.resources import ServerPool, SlottedService
 
 START = dt.date(2024, 1, 1)  # a Monday and a bank holiday; Good Friday is day 88
 HORIZON = 100.0

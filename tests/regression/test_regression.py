@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.runner import run_experiment
+from sim.experiment.runner import run_experiment
 from tests.helpers import make_scenario
 
 EXPECTED = Path(__file__).resolve().parent / "expected_kpis.csv"

@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.compare import BREACH_MILESTONES, BREACH_STEPS, breach_steps, breach_summary
-from sim.io import write_parquet
-from sim.report import PATIENT_COLUMNS, _read_patients
+from sim.core.io import write_parquet
+from sim.reporting.compare import BREACH_MILESTONES, BREACH_STEPS, breach_steps, breach_summary
+from sim.reporting.report import PATIENT_COLUMNS, _read_patients
 
 NAN = math.nan
 STEPS = [name for name, _ in BREACH_STEPS]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.compare import (
+from sim.reporting.compare import (
     COMPARISON_COLUMNS,
     add_derived_kpis,
     breach_steps,
@@ -26,7 +26,7 @@ from sim.compare import (
     titles_of,
     unexpected_effects,
 )
-from sim.config import REGIONS
+from sim.scenario.schema import REGIONS
 
 T2 = 4.3027  # t(0.975, 2 degrees of freedom), statistical table
 T3 = 3.1824  # t(0.975, 3)

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from sim.cli import main
-from sim.compare import COMPARISON_COLUMNS, REGION_COLUMNS, UTILISATION_COLUMNS
-from sim.config import REGIONS
-from sim.kpis import kpi_bounds
-from sim.report import parse_comments, source_of
+from sim.app.cli import main
+from sim.measures.kpis import kpi_bounds
+from sim.reporting.compare import COMPARISON_COLUMNS, REGION_COLUMNS, UTILISATION_COLUMNS
+from sim.reporting.report import parse_comments, source_of
+from sim.scenario.schema import REGIONS
 from tests.helpers import BASELINE, ROOT, SCENARIOS, quick_run_options
 
 IDEAL = SCENARIOS / "ideal_pathway.toml"

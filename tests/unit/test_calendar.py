@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from sim.calendar import Calendar, easter_sunday, england_bank_holidays
+from sim.core.calendar import Calendar, easter_sunday, england_bank_holidays
 
 TUE_13 = [("tue", 13.0)]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from sim.cli import main
-from sim.errors import ScenarioError
-from sim.loader import load_scenario, load_scenario_file, scenario_hash
+from sim.app.cli import main
+from sim.core.errors import ScenarioError
+from sim.scenario.loader import load_scenario, load_scenario_file, scenario_hash
 from tests.helpers import BASELINE, SCENARIOS
 
 

@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
 
-from sim.distributions import Distribution
+from sim.core.distributions import Distribution
 
 ADAPTER = TypeAdapter(Distribution)
 U = (np.arange(200_000) + 0.5) / 200_000  # quasi-uniform grid: moments by quadrature

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.evidence import EVIDENCE_FILE, cited_tags, read_evidence, tag_key
+from sim.core.evidence import EVIDENCE_FILE, cited_tags, read_evidence, tag_key
 from tests.helpers import ROOT
 
 CITING_FILES = sorted(

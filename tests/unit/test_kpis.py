@@ -7,9 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.config import REGIONS, ROUTES, SITES, TREATMENTS, RunControls, Scenario
-from sim.events import EventKind as K
-from sim.kpis import (
+from sim.core.events import EventKind as K
+from sim.measures.kpis import (
     REFERRAL_TYPES,
     RESOURCE_COLUMNS,
     backlog_series,
@@ -18,7 +17,8 @@ from sim.kpis import (
     replication_kpis,
     resource_utilisation,
 )
-from sim.model import ResourceInfo, RunResult, simulate
+from sim.model.simulation import ResourceInfo, RunResult, simulate
+from sim.scenario.schema import REGIONS, ROUTES, SITES, TREATMENTS, RunControls, Scenario
 
 HORIZON = 800.0
 YEARS = HORIZON / 365.25

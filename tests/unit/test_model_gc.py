@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from sim.model import simulate
+from sim.model.simulation import simulate
 from tests.helpers import make_scenario
 
 

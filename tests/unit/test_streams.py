@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 
-from sim.streams import PatientDraws, Streams, stream_id
+from sim.core.streams import PatientDraws, Streams, stream_id
 
 
 def test_stream_id_is_crc32_not_salted_hash() -> None:
     # CRC32 of b"gp_consultation_interval", computed independently with zlib's reference value.
     assert stream_id("abc") == 0x352441C2
-    code = "from sim.streams import stream_id; print(stream_id('gp_consultation_interval'))"
+    code = "from sim.core.streams import stream_id; print(stream_id('gp_consultation_interval'))"
     outs = {
         subprocess.run(
             [sys.executable, "-c", code],
@@ -30,7 +30,7 @@ def test_stream_id_is_crc32_not_salted_hash() -> None:
 
 def test_same_seed_same_numbers_in_another_process() -> None:
     code = (
-        "from sim.streams import Streams; "
+        "from sim.core.streams import Streams; "
         "print(Streams(7, 3).get('gp_consultation_interval').random(3).tolist())"
     )
     outs = {

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sim.config import GRADES, REGIONS, SITES, STAGES
-from sim.kpis import patient_journeys
-from sim.model import simulate
+from sim.measures.kpis import patient_journeys
+from sim.model.simulation import simulate
+from sim.scenario.schema import GRADES, REGIONS, SITES, STAGES
 from tests.helpers import fixed, make_scenario
 
 PATIENT_INTERVAL, FIRST_SEEN, IMAGING, BLOODS, ENDOSCOPY = 100, 10, 7, 3, 12
@@ -84,7 +84,7 @@ def deterministic_overlay() -> dict[str, Any]:
 
 
 def next_tuesday_1pm(start: dt.date, t: float) -> float:
-    """Independent of sim.calendar: walk forward hour by hour on real dates."""
+    """Independent of sim.core.calendar: walk forward hour by hour on real dates."""
     origin = dt.datetime.combine(start, dt.time())
     when = origin + dt.timedelta(days=t)
     cand = when.replace(minute=0, second=0, microsecond=0)

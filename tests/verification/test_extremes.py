@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.config import REGIONS, SITES, STAGES
-from sim.events import EventKind as K
-from sim.kpis import patient_journeys
-from sim.model import simulate
+from sim.core.events import EventKind as K
+from sim.measures.kpis import patient_journeys
+from sim.model.simulation import simulate
+from sim.scenario.schema import REGIONS, SITES, STAGES
 from tests.helpers import make_scenario
 
 RUN = {"years": 1.5, "warmup_years": 0.5}

@@ -37,9 +37,9 @@ import simpy
 from numpy.typing import NDArray
 from scipy import stats
 
-from sim.events import EventKind, EventLog
-from sim.resources import ServerPool
-from sim.streams import Streams
+from sim.core.events import EventKind, EventLog
+from sim.core.streams import Streams
+from sim.model.resources import ServerPool
 
 MU = 1.0
 """Service rate per server (per day); service times are exponential with mean 1 day."""

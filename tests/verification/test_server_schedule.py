@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from sim.events import EventKind as K
-from sim.events import EventLog
-from sim.resources import ServerPool
-from sim.streams import Streams
+from sim.core.events import EventKind as K
+from sim.core.events import EventLog
+from sim.core.streams import Streams
+from sim.model.resources import ServerPool
 
 HOUR = 1 / 24
 

@@ -25,10 +25,10 @@ import pytest
 import simpy
 from scipy import stats
 
-from sim.calendar import Calendar
-from sim.events import EventKind, EventLog
-from sim.resources import SlottedService
-from sim.streams import Streams
+from sim.core.calendar import Calendar
+from sim.core.events import EventKind, EventLog
+from sim.core.streams import Streams
+from sim.model.resources import SlottedService
 
 START = dt.date(2024, 1, 1)  # a Monday, and New Year's Day
 TUE_1300 = 1 + 13 / 24

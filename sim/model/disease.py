@@ -1,0 +1,89 @@
+"""The disease after diagnosis: what care does to it, and when it kills.
+
+The NEN death clock is anchored to the disease, never to the date of diagnosis
+(:mod:`sim.model.natural_history` draws it once per patient):
+
+* Only distant disease kills. From distant spread the disease uses up the patient's reference
+  survival ``S`` (:attr:`sim.model.natural_history.Clocks.survival_ref`) at a rate that care sets
+  (:class:`sim.model.natural_history.DiseaseClock`): ``1 / f`` while it has no care (``f`` =
+  ``survival.untreated_survival_factor`` <= 1 by grade: untreated disease kills sooner), 1 once
+  care has started (the first treatment other than best supportive care), and the specialist
+  hazard ratio ``h`` <= 1 from when a specialist NET MDT plans the care. A change of rate acts
+  from its own day on, never backdated.
+* Curative treatment (resection) of disease that is not yet distant removes it, unless the
+  patient's own uniform falls under the recurrence probability (grade x site x true stage at
+  resection). Residual disease then becomes distant ``k`` times later than the untreated tumour
+  would have spread (``k`` >= 1, ``treatment.recurrence_time_multiplier``): recurrence at
+  ``r + k (T - r)`` for resection at ``r`` and natural spread at ``T``. Resecting disease that
+  has already spread cures nothing.
+
+Why the lead-time invariant holds (tested in ``tests/properties/test_clinical_course.py``): for
+the same patient, earlier care at the same stage can only move NEN death later. The rate never
+rises over a patient's course (``1 / f >= 1 >= h``), so every change made earlier leaves less
+of ``S`` used at any later time; an earlier resection can only lower the recurrence probability
+(the true stage is no later) and gives a later recurrence (``d/dr [r + k (T - r)] = 1 - k <= 0``).
+"""
+
+from __future__ import annotations
+
+from sim.model.context import CAUSE_NEN, CAUSE_OTHER, Patient
+from sim.model.natural_history import DISTANT, stage_at
+from sim.scenario.schema import GRADES, SITES, STAGES, Survival, TreatmentParams
+
+INF = float("inf")
+
+
+def update_death(p: Patient) -> None:
+    """Recompute the patient's death (NEN or other cause, whichever comes first)."""
+    nen = p.clock.death(p.t_distant)
+    if nen < p.t_other_death:
+        p.death, p.death_cause = nen, CAUSE_NEN
+    else:
+        p.death, p.death_cause = p.t_other_death, CAUSE_OTHER
+
+
+def start_care(p: Patient, t: float, survival: Survival) -> None:
+    """Care of the disease starts at ``t`` (first treatment other than supportive care)."""
+    if p.care_start != INF:
+        return
+    p.care_start = t
+    p.clock.set_rate(t, 1.0, p.t_distant)
+    if p.specialist:
+        specialist_care(p, t, survival)
+    update_death(p)
+
+
+def specialist_care(p: Patient, t: float, survival: Survival) -> None:
+    """A specialist NET MDT plans the care of the disease from ``t`` on."""
+    if p.care_specialist or p.care_start == INF:
+        return
+    p.care_specialist = True
+    p.clock.set_rate(t, survival.specialist_care_hazard_ratio, p.t_distant)
+    update_death(p)
+
+
+def recurrence_probability(params: TreatmentParams, p: Patient, stage: int) -> float:
+    """Chance that a resection at true stage ``stage`` (not distant) leaves disease behind."""
+    q = (
+        params.recurrence_probability_by_grade[GRADES[p.grade]]
+        * params.recurrence_multiplier_by_site[SITES[p.site]]
+        * getattr(params.recurrence_multiplier_by_stage, STAGES[stage])
+    )
+    return min(q, 1.0)
+
+
+def resect(p: Patient, t: float, params: TreatmentParams, survival: Survival, u: float) -> bool:
+    """Curative treatment at ``t``, with the patient's recurrence uniform ``u``: the disease is
+    removed (``p.cured``), or its distant spread is delayed, or (already distant) unchanged.
+    Returns whether the disease had already spread."""
+    stage = stage_at(t, p.t_regional, p.t_distant)
+    if stage != DISTANT:
+        if u >= recurrence_probability(params, p, stage):
+            p.cured = True
+            p.t_regional = p.t_distant = INF
+        else:
+            k = params.recurrence_time_multiplier
+            p.t_distant = t + k * (p.t_distant - t)
+    start_care(p, t, survival)
+    update_death(p)
+    return stage == DISTANT
