@@ -253,7 +253,7 @@ def test_session_utilisation_is_the_kpis(small: tuple[Scenario, RunControls]) ->
 def test_kaplan_meier_median_by_hand() -> None:
     import numpy as np
 
-    from sim.kpis import km_median
+    from sim.measures.kpis import km_median
 
     # No censoring: the middle value.
     assert km_median(np.array([5.0, 1.0, 3.0, 2.0, 4.0]), np.ones(5, bool)) == 3.0
