@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from .config import CASE_CLASSES, GP_OUTCOMES, GRADES, REGIONS, ROUTES, SITES, STAGES, TREATMENTS
+from .economics import ECONOMIC_KPIS
 from .events import EventKind as K
 from .model import ResourceInfo, RunResult
 
@@ -60,6 +61,8 @@ KINDS: dict[str, Kind] = {
     "per_year": Kind("a year, England-scaled", 0.0, math.inf),
     "count": Kind("number, England-scaled", 0.0, math.inf),
     "mean_count": Kind("mean per patient", 0.0, math.inf),
+    "life_years": Kind("life-years or QALYs (see the label: discounted or not)", 0.0, math.inf),
+    "gbp": Kind("GBP (price year in the methods), discounted", 0.0, math.inf),
 }
 """The kinds of KPI. Shares are bounded by 0 and 1; every other kind is non-negative."""
 
@@ -200,6 +203,8 @@ KPIS: dict[str, Kpi] = {
     "prrt_localised_at_diagnosis_share": Kpi(
         "Share of PRRT patients localised at diagnosis", "share"
     ),
+    # Outcomes and costs (sim/economics.py; present when the scenario has [economics]).
+    **{k: Kpi(label, kind) for k, (label, kind) in ECONOMIC_KPIS.items()},
 }
 """The KPI registry: names (part of the interface), plain-English labels and kinds (unit and
 bounds, :data:`KINDS`), in report order. Every other list of KPI facts derives from it."""

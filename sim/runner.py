@@ -49,6 +49,7 @@ import pandas as pd
 from . import io
 from .analysis import relative_half_width, replications_needed, summarise
 from .config import REGIONS, RunControls, Scenario
+from .economics import economic_kpis
 from .errors import ReplicationError, RunControlError
 from .kpis import (
     KPI_DESCRIPTIONS,
@@ -114,6 +115,7 @@ def run_replication(
     result = simulate(scenario, replication, controls)
     journeys = patient_journeys(result)
     kpis = {k: float(v) for k, v in replication_kpis(result, journeys).items()}
+    kpis.update(economic_kpis(scenario, result, journeys))
     keep = (journeys["diagnosis_time"] >= result.warmup_days) | (
         journeys["diagnosis_time"].isna()
         & (journeys["first_presentation_time"] >= result.warmup_days)

@@ -136,8 +136,8 @@ def test_methods_end_with_the_references_the_scenarios_cite(run: Path) -> None:
     assert {"S14", "S20", "S33"} <= cited
     assert "Hooper J" in refs and "<i>J Neuroendocrinol</i>" in refs
     assert "not in docs/evidence.md" not in refs
-    # only what is cited: the economics sources are cited by no scenario compared here
-    assert "S150" not in cited and "S190" not in cited
+    # only what is cited: these economics sources are cited by no scenario compared here
+    assert "S151" not in cited and "S190" not in cited
 
 
 def test_every_kpi_by_region_in_a_table_and_a_downloadable_csv(run: Path) -> None:
