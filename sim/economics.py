@@ -635,7 +635,7 @@ def economic_headline(row: dict[str, Any], label: str) -> str:
     if q > 0 and c > 0:
         icer = f"{_gbp(row['icer'])} per QALY gained"
         if row["icer_low"] == row["icer_low"]:
-            icer += f" (bootstrap {_interval(row['icer_low'], row['icer_high'], _gbp)[4:]})"
+            icer += f" (bootstrap 95% CI {_gbp(row['icer_low'])} to {_gbp(row['icer_high'])})"
         text += f": {icer}"
     elif q > 0 >= c:
         text += ": it dominates (more QALYs for less money)"
@@ -644,7 +644,7 @@ def economic_headline(row: dict[str, Any], label: str) -> str:
     else:
         text += f": {_gbp(row['icer'])} saved per QALY lost"
     nmb = "; ".join(
-        f"net monetary benefit at {_gbp(x)}/QALY {_gbp(row[f'nmb_{int(x)}'])} a year "
+        f"Net monetary benefit at {_gbp(x)}/QALY {_gbp(row[f'nmb_{int(x)}'])} a year "
         f"({_interval(row[f'nmb_{int(x)}_low'], row[f'nmb_{int(x)}_high'], _gbp)})"
         for x in THRESHOLDS
     )
@@ -661,3 +661,19 @@ def economic_headlines(reps: pd.DataFrame, base: str, label: Any = str) -> dict[
         for r in table.to_dict("records")
         if r["scenario"] != base
     }
+
+
+ECONOMICS_FILE = "economics.csv"
+
+
+def write_economics(folder: Any, reps: pd.DataFrame, base: str) -> pd.DataFrame:
+    """Write :func:`icer_table` to ``folder/economics.csv`` (nothing if the run has no economic
+    KPIs) and return it."""
+    from pathlib import Path
+
+    from .io import write_csv
+
+    table = icer_table(reps, base)
+    if not table.empty:
+        write_csv(Path(folder) / ECONOMICS_FILE, table)
+    return table

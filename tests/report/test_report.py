@@ -261,3 +261,29 @@ def test_every_figure_shows_in_headless_chromium(run: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"^(\d+)/\1 images loaded$", done.stdout, re.M)
+
+
+def test_outcomes_and_costs_section_headline_and_icer_file(run: Path) -> None:
+    from sim.economics import ICER_COLUMNS
+
+    icers = pd.read_csv(run / "economics.csv")
+    assert list(icers.columns) == ICER_COLUMNS
+    assert list(icers["scenario"]) == ["current_practice", "ideal_pathway"]
+    assert icers.loc[0, "icer_note"].startswith("identical")
+    page = (run / "report.html").read_text()
+    assert "<h2 id='economics'>Outcomes and costs</h2>" in page
+    assert "Costs by category" in page and "CHEERS 2022" in page
+    # the headline leads the Ideal Pathway's statements, with both thresholds
+    assert re.search(r"would (gain|lose) [\d,.]+ QALYs a year", page)
+    assert "GBP 25,000/QALY" in page and "GBP 35,000/QALY" in page
+    # every economic input of the base is listed with a source or an assumption
+    econ = json.loads((run / "manifest.json").read_text())["scenarios"][0]["resolved"]["economics"]
+    section = page[page.index("id='economics'") :]
+    for state in econ["utilities"]:
+        assert f"<code>utilities.{state}</code>" in section, state
+    rows = re.findall(
+        r"<tr><td><code>([^<]+)</code></td><td>[^<]*</td><td class='small'>([^<]*)</td>", section
+    )
+    assert len(rows) > 40
+    unsourced = [k for k, src in rows if not (re.search(r"\[S\d+", src) or "assumption" in src)]
+    assert not unsourced, unsourced
