@@ -391,3 +391,17 @@ def test_icer_interval_from_a_seeded_bootstrap_and_in_words_when_it_crosses_infi
     )["b"]
     assert "would gain 10.3 QALYs a year" in line and "per QALY gained" in line
     assert table.set_index("scenario").loc["b", "icer"] == pytest.approx(row["icer"])
+
+
+def test_the_economics_table_must_cover_every_state_and_treatment() -> None:
+    econ = base_scenario().economics
+    assert econ is not None
+    data = econ.model_dump()
+    Economics.model_validate(data)  # complete: valid
+    del data["utilities"]["progressed"]
+    with pytest.raises(ValueError, match="progressed"):
+        Economics.model_validate(data)
+    data = econ.model_dump()
+    del data["treatments"]["prrt"]
+    with pytest.raises(ValueError, match="prrt"):
+        Economics.model_validate(data)
