@@ -184,7 +184,7 @@ def health_segments(
     seg = seg.sort_values(["patient", "start", "seq"], kind="stable").reset_index(drop=True)
     # Diagnosis and restaging set the state only until the first treatment (a resection may
     # come before the histological diagnosis it gives).
-    treated = seg.groupby("patient", sort=False)["treatment"].transform(lambda s: (s >= 0).cumsum())
+    treated = (seg["treatment"] >= 0).astype(int).groupby(seg["patient"], sort=False).cumsum()
     is_dx_row = seg["kind"].isin([K.DIAGNOSIS, K.RESTAGED]).to_numpy()
     seg = seg[~(is_dx_row & (treated.to_numpy() > 0))].reset_index(drop=True)
     # Surveillance: from a line's start (not best supportive care) until discharge, progression

@@ -213,7 +213,11 @@ def economics_section(
     return (
         "<h2 id='economics'>Outcomes and costs</h2>"
         "<p>Per year of the measured window, England (England-scaled), discounted unless "
-        "stated; 95% CIs over replications; differences paired.</p>"
+        "stated; 95% CIs over replications; differences paired. Figures per 1,000 people "
+        "diagnosed (or per person diagnosed) divide window totals by the people diagnosed in the "
+        "window, so they fall when a scenario diagnoses more people: compare the totals a year. "
+        "Life-years a year are the person-years lived in the window by the people with a NEN "
+        "the model follows, so longer survival shows there before it shows in deaths a year.</p>"
         + kpi_table(table, names, OUTCOME_KPIS)
         + "<h3>Cost-effectiveness against the base</h3>"
         + icer_html(icers, names[0], label)
