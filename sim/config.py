@@ -511,14 +511,14 @@ class Diagnostics(Strict):
     )
     echocardiogram_sites: list[Site] = Field(
         description="Sites whose functional tumours (carcinoid syndrome) have an "
-        "echocardiogram for carcinoid heart disease before the MDT decides."
+        "echocardiogram for carcinoid heart disease before surgery."
     )
     echocardiogram_days: Distribution = Field(
         description="Diagnosis to echocardiogram reported (no modelled capacity)."
     )
     sstr_imaging_at_progression_probability: Probability = Field(
-        description="A specialist NET MDT re-discussing a progressing G1/G2 patient whose SSTR "
-        "status is not known from imaging asks for Ga-68 PET first (PET lists)."
+        description="A specialist NET MDT discussing a progressing G1/G2 patient whose SSTR "
+        "status is not known from imaging asks for Ga-68 PET before deciding (PET lists)."
     )
 
 

@@ -83,6 +83,7 @@ class Patient:
         "death",
         "death_cause",
         "diagnosed_at",
+        "echo_done",
         "female",
         "functional",
         "given",
@@ -152,6 +153,8 @@ class Patient:
         self.given = 0
         """Bit set of the treatments given so far (bit i = config.TREATMENTS[i])."""
         self.sstr_known = False
+        self.echo_done = -INF
+        """When an echocardiogram for carcinoid heart disease is reported (surgery waits)."""
         self.occult = False
         """Whether distant spread is present but was missed by CT/MRI staging."""
         """Whether SSTR status is known from SSTR imaging (Ga-68 PET)."""

@@ -67,6 +67,9 @@ OWN_FILES = frozenset(
         "summary.csv",
         "patients.parquet",
         "series.parquet",
+        "resources.parquet",
+        "regions.csv",
+        "utilisation.csv",
         "comparison.csv",
         "report.html",
         "scenario_sources.json",
@@ -82,7 +85,9 @@ OWN_FILES = frozenset(
     }
 )
 """Every file name this tool writes at the top of a run folder: what ``force`` may delete."""
-_OWN_PART = re.compile(r"rep_\d+(\.json|\.journeys\.parquet|\.series\.parquet)")
+_OWN_PART = re.compile(
+    r"rep_\d+(\.json|\.journeys\.parquet|\.series\.parquet|\.resources\.parquet)"
+)
 _OWN_SUBFOLDER = re.compile(r"(slots_per_session|servers)_\d+")
 _TEMPORARY = re.compile(r"\..+\.tmp")
 _FOLDER_MAX_LENGTH = 200

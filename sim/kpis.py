@@ -203,6 +203,17 @@ KPIS: dict[str, Kpi] = {
     "prrt_localised_at_diagnosis_share": Kpi(
         "Share of PRRT patients localised at diagnosis", "share"
     ),
+    **{
+        f"{t}_pfs_days_median": Kpi(
+            f"Kaplan-Meier median progression-free survival on {t.upper() if len(t) <= 4 else t} "
+            "for spread G1/G2 disease (England; lines started in the window)",
+            "days",
+        )
+        for t in ("ssa", "prrt", "everolimus", "sunitinib", "captem")
+    },
+    "nec_distant_survival_days_median": Kpi(
+        "Kaplan-Meier median survival of NEC distant at diagnosis (England)", "days"
+    ),
     # Outcomes and costs (sim/economics.py; present when the scenario has [economics]).
     **{k: Kpi(label, kind) for k, (label, kind) in ECONOMIC_KPIS.items()},
 }
@@ -746,8 +757,79 @@ def replication_kpis(result: RunResult, journeys: pd.DataFrame | None = None) ->
         reg.update(capacity_kpis(result, ev[(ev["patient"] < 0) | (ev_region == r)], region))
         for k, v in reg.items():
             out[f"{k}__{region}"] = v
+    out.update(line_kpis(ev, j, w0, h))
     _unseen_deaths(result, out)
     return {k: out[k] for k in ordered_kpis(out)}
+
+
+PFS_TREATMENTS = ("ssa", "prrt", "everolimus", "sunitinib", "captem")
+"""Treatments whose progression-free survival is checked against their trials (England only:
+a region has too few lines for a median)."""
+
+
+def km_median(time: np.ndarray, event: np.ndarray) -> float:
+    """Kaplan-Meier median of ``time`` with ``event`` True where observed (False: censored);
+    NaN when survival never falls to one half."""
+    if len(time) == 0:
+        return float("nan")
+    order = np.lexsort((~event.astype(bool), time))  # deaths before censorings at a tie
+    t, e = time[order], event[order].astype(bool)
+    at_risk = len(t) - np.arange(len(t))
+    surv = np.cumprod(np.where(e, 1.0 - 1.0 / at_risk, 1.0))
+    below = np.flatnonzero(surv <= 0.5)
+    return float(t[below[0]]) if len(below) else float("nan")
+
+
+def line_kpis(ev: pd.DataFrame, j: pd.DataFrame, w0: float, h: float) -> dict[str, float]:
+    """Trial-comparable survival KPIs (Kaplan-Meier medians, censored at the end of the run):
+    progression-free survival of each treatment in :data:`PFS_TREATMENTS` over lines started in
+    the measured window in G1/G2 patients (the trials' population) while the disease was known
+    to have spread (distant at diagnosis or after a progression), from the line's start to the
+    progression that ends it or death, as a trial counts it (progression found at a scan); and
+    overall survival of NEC distant at diagnosis, diagnosis to death from any cause."""
+    out: dict[str, float] = {}
+    kind = ev["kind"].to_numpy()
+    starts = ev[kind == K.TREATMENT_START][["patient", "time", "code"]]
+    prog = ev[kind == K.PROGRESSION][["patient", "time"]]
+    death = j["death_time"]
+    first_prog = prog.groupby("patient")["time"].min()
+    known_distant = (j["stage_at_diagnosis"] == "distant").reindex(starts["patient"]).to_numpy()
+    after_prog = starts["time"].to_numpy() > first_prog.reindex(starts["patient"]).to_numpy()
+    well_differentiated = j["grade"].isin(["G1", "G2"]).reindex(starts["patient"]).to_numpy()
+    lines = starts[
+        (starts["time"].to_numpy() >= w0)
+        & (starts["time"].to_numpy() <= h)
+        & (np.nan_to_num(known_distant, nan=False).astype(bool) | after_prog)
+        & np.nan_to_num(well_differentiated, nan=False).astype(bool)
+    ].sort_values("time")
+    prog_sorted = prog.sort_values("time").rename(columns={"time": "progression_time"})
+    merged = pd.merge_asof(
+        lines,
+        prog_sorted,
+        left_on="time",
+        right_on="progression_time",
+        by="patient",
+        direction="forward",
+        allow_exact_matches=False,
+    )
+    died = death.reindex(merged["patient"]).to_numpy()
+    end = np.fmin(np.fmin(merged["progression_time"].to_numpy(), died), h)
+    event = end < h
+    duration = end - merged["time"].to_numpy()
+    for name in PFS_TREATMENTS:
+        mine = merged["code"].to_numpy() == TREATMENTS.index(name)
+        out[f"{name}_pfs_days_median"] = km_median(duration[mine], event[mine])
+    nec = j[
+        (j["grade"] == "NEC")
+        & (j["stage_at_diagnosis"] == "distant")
+        & (j["diagnosis_time"] >= w0)
+        & (j["diagnosis_time"] <= h)
+    ]
+    end = np.fmin(nec["death_time"].to_numpy(), h)
+    out["nec_distant_survival_days_median"] = km_median(
+        end - nec["diagnosis_time"].to_numpy(), end < h
+    )
+    return out
 
 
 def _unseen_deaths(result: RunResult, out: dict[str, float]) -> None:

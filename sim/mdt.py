@@ -22,25 +22,22 @@ def staging(ctx: SimContext, p: Patient) -> ProcessGen:
     """Ga-68 DOTATATE PET for staging, for the share of patients who get it: it makes the
     patient's SSTR status known and may find distant spread CT/MRI missed. Functional tumours of
     the echocardiogram sites (carcinoid syndrome) have an echocardiogram for carcinoid heart
-    disease, requested at diagnosis: the MDT discusses them once both are back."""
+    disease, requested at diagnosis: surgery waits for it (it changes the surgical plan), the
+    MDT discussion does not."""
     diag = ctx.scenario.diagnostics
-    echo_done = -1.0
     if p.functional and SITES[p.site] in diag.echocardiogram_sites:
-        echo_done = ctx.env.now + ctx.draw(diag.echocardiogram_days, "echocardiogram", p)
+        p.echo_done = ctx.env.now + ctx.draw(diag.echocardiogram_days, "echocardiogram", p)
     if ctx.u("pet", p) < diag.pet_share_by_grade[GRADES[p.grade]]:
         yield from use(ctx, p, "pet", CLASS_NEW, deadline=p.clock62_start + 62)
         p.sstr_known = True
         if p.occult and ctx.u("pet_finds_distant", p) < diag.pet_finds_missed_distant_probability:
             p.stage, p.occult = DISTANT, False
             ctx.record(ctx.env.now, p, EventKind.RESTAGED, code=DISTANT)
-    if echo_done > ctx.env.now:
-        yield from hold(ctx, p, echo_done)
 
 
 def sstr_imaging(ctx: SimContext, p: Patient) -> ProcessGen:
-    """Before re-discussing a progressing G1/G2 patient whose SSTR status imaging has not
-    shown, a specialist NET MDT usually asks for Ga-68 PET (it decides on SSTR-directed
-    therapy)."""
+    """A specialist NET MDT discussing a progressing G1/G2 patient whose SSTR status imaging has
+    not shown usually asks for Ga-68 PET before it decides (SSTR-directed therapy needs it)."""
     if p.sstr_known or not p.specialist or GRADES[p.grade] not in ("G1", "G2"):
         return
     prob = ctx.scenario.diagnostics.sstr_imaging_at_progression_probability

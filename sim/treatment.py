@@ -143,6 +143,8 @@ def treatment_line(ctx: SimContext, p: Patient) -> ProcessGen:
         ctx.record(dtt, p, EventKind.DECISION_TO_TREAT, code=code)
     yield from hold(ctx, p, dtt + ctx.draw(opt.start_days, "treatment_start", p, line))
     case_class = CLASS_NEW if line == 1 else CLASS_PROGRESSION
+    if opt.resource == "surgery" and p.echo_done > ctx.env.now:
+        yield from hold(ctx, p, p.echo_done)  # carcinoid heart disease changes the surgical plan
     if opt.resource is not None:
         yield from use(ctx, p, opt.resource, case_class)
     begin_line(ctx, p, name, ctx.env.now)
@@ -217,8 +219,8 @@ def follow_up(ctx: SimContext, p: Patient) -> ProcessGen:
         p.stage = max(stage, stage_at(ctx.env.now, p.t_regional, p.t_distant))
         if line >= params.max_lines:
             break
-        yield from sstr_imaging(ctx, p)
         yield from mdt_discussion(ctx, p, CLASS_PROGRESSION)
+        yield from sstr_imaging(ctx, p)  # the specialist MDT asks for it before deciding
         yield from treatment_line(ctx, p)
     # Nothing more is scheduled: death is recorded arithmetically (dropped if after the horizon).
     ctx.record(p.death, p, EventKind.DEATH, code=p.death_cause)

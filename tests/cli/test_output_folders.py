@@ -218,3 +218,36 @@ def test_a_dot_name_with_force_deletes_nothing(
     assert main(["run", str(path), *ARGS, "--force"]) == 2
     assert (tmp_path / "outputs" / "other_run.txt").read_text() == "keep"
     assert (tmp_path / "thesis.txt").read_text() == "keep"
+
+
+def test_force_removes_every_file_a_run_writes(tmp_path: Path) -> None:
+    """Whatever files a run (and a sizing, with its per-capacity runs) writes, --force can
+    remove: a new output file left off io.OWN_FILES or the part pattern would stay behind and,
+    in a sizing's per-capacity folder, make the next --force refuse the folder as foreign."""
+    out = tmp_path / "size"
+    args = [
+        "size",
+        str(BASELINE),
+        "--resource",
+        "specialist_mdt.north_west",
+        "--kpi",
+        "specialist_mdt_backlog_mean__north_west",
+        "--target",
+        "50",
+        "--scale",
+        "0.02",
+        "--years",
+        "0.5",
+        "--warmup-years",
+        "0.5",
+        "--replications",
+        "2",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
+    assert main([*args, "--force"]) == 0  # the per-capacity folders are this tool's too
+    io.prepare_folder(out, "another run", force=True, resume=False)
+    left = [p for p in out.rglob("*") if p.is_file() and p.name not in (io.LOCK, io.OWNER)]
+    assert left == []

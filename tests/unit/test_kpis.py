@@ -248,3 +248,17 @@ def test_session_utilisation_is_the_kpis(small: tuple[Scenario, RunControls]) ->
     capacity = {r.name for r in result.resources if r.kind != "delay"}
     assert set(u.index) == capacity
     assert (u["utilisation"].dropna() >= 0).all()
+
+
+def test_kaplan_meier_median_by_hand() -> None:
+    import numpy as np
+
+    from sim.kpis import km_median
+
+    # No censoring: the middle value.
+    assert km_median(np.array([5.0, 1.0, 3.0, 2.0, 4.0]), np.ones(5, bool)) == 3.0
+    # Censored at 2 and 4: S = 0.8 after 1, 0.8 x 2/3 = 0.533 after 3, 0 after 5: median 5.
+    assert km_median(np.array([1.0, 2.0, 3.0, 4.0, 5.0]), np.array([1, 0, 1, 0, 1], bool)) == 5.0
+    # Survival never reaches one half: no median.
+    assert np.isnan(km_median(np.array([1.0, 2.0, 3.0]), np.array([1, 0, 0], bool)))
+    assert np.isnan(km_median(np.array([]), np.array([], bool)))
