@@ -49,6 +49,7 @@ import pandas as pd
 from sim.core import io
 from sim.core.errors import ReplicationError, RunControlError
 from sim.experiment.analysis import relative_half_width, replications_needed, summarise
+from sim.measures.economics import economic_kpis
 from sim.measures.kpis import (
     KPI_DESCRIPTIONS,
     RESOURCE_COLUMNS,
@@ -114,6 +115,7 @@ def run_replication(
     result = simulate(scenario, replication, controls)
     journeys = patient_journeys(result)
     kpis = {k: float(v) for k, v in replication_kpis(result, journeys).items()}
+    kpis.update(economic_kpis(scenario, result, journeys))
     keep = (journeys["diagnosis_time"] >= result.warmup_days) | (
         journeys["diagnosis_time"].isna()
         & (journeys["first_presentation_time"] >= result.warmup_days)

@@ -36,6 +36,7 @@ import pandas as pd
 from sim.core.constants import DAYS_PER_YEAR
 from sim.core.events import REFERRAL_TYPES, CaseClass, DeathCause
 from sim.core.events import EventKind as K
+from sim.measures.economics import ECONOMIC_KPIS
 from sim.model.simulation import ResourceInfo, RunResult
 from sim.scenario.schema import (
     GP_OUTCOMES,
@@ -68,6 +69,8 @@ KINDS: dict[str, Kind] = {
     "per_year": Kind("a year, England-scaled", 0.0, math.inf),
     "count": Kind("number, England-scaled", 0.0, math.inf),
     "mean_count": Kind("mean per patient", 0.0, math.inf),
+    "life_years": Kind("life-years or QALYs (see the label: discounted or not)", 0.0, math.inf),
+    "gbp": Kind("GBP (price year in the methods), discounted", 0.0, math.inf),
 }
 """The kinds of KPI. Shares are bounded by 0 and 1; every other kind is non-negative."""
 
@@ -219,6 +222,8 @@ KPIS: dict[str, Kpi] = {
     "nec_distant_survival_days_median": Kpi(
         "Kaplan-Meier median survival of NEC distant at diagnosis (England)", "days"
     ),
+    # Outcomes and costs (sim/economics.py; present when the scenario has [economics]).
+    **{k: Kpi(label, kind) for k, (label, kind) in ECONOMIC_KPIS.items()},
 }
 """The KPI registry: names (part of the interface), plain-English labels and kinds (unit and
 bounds, :data:`KINDS`), in report order. Every other list of KPI facts derives from it."""

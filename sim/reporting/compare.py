@@ -89,6 +89,9 @@ BETTER: dict[str, int] = {
     "unseen_nen_death_share": -1,
     "distant_diagnosed_per_year": -1,
     "spread_before_diagnosis_per_year": -1,
+    "all_deaths_per_year": -1,
+    "life_years_discounted_per_year": +1,
+    "qalys_discounted_per_year": +1,
     **{f"{k}_region_range": -1 for k in RANGE_KPIS},
 }
 """Which way is better for patients (-1 lower, +1 higher). Every lever in the shipped scenarios

@@ -41,6 +41,7 @@ from sim.core.io import (
     read_manifest,
     write_csv,
 )
+from sim.measures.economics import economic_headlines, write_economics
 from sim.reporting import plots
 from sim.reporting.compare import (
     BREACH_MILESTONES,
@@ -71,6 +72,7 @@ from sim.reporting.compare import (
     unexpected_effects,
     utilisation_table,
 )
+from sim.reporting.economics_report import economics_section
 from sim.scenario.schema import REGIONS
 
 REPORT_FILE = "report.html"
@@ -449,6 +451,9 @@ def _build_report(folder: Path) -> ReportResult:
     # Headlines, explanations, figures and headings name scenarios by their files' titles.
     with scenario_titles(titles_of(resolved)):
         by_scenario = headlines_by_scenario(table, base)
+        economics = write_economics(folder, reps, base)  # ICERs: economics.csv
+        for scen, line in economic_headlines(reps, base, scenario_label).items():
+            by_scenario.setdefault(scen, []).insert(0, line)
         lines = [line for group in by_scenario.values() for line in group]
         years = float(controls.get("years", 1.0))
         horizon = float(controls.get("horizon_days", warmup + years * DAYS_PER_YEAR))
@@ -472,6 +477,21 @@ def _build_report(folder: Path) -> ReportResult:
             manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved
         ).replace(_REGIONS_SLOT, _regions_section(regions, names))
         page = page.replace(_UTILISATION_SLOT, _utilisation_section(utilisation, names))
+        page = page.replace(
+            _ECONOMICS_SLOT,
+            economics_section(
+                table,
+                economics,
+                names,
+                resolved,
+                sources,
+                kpi_table=_kpi_table,
+                flatten=flatten,
+                source_of=source_of,
+                label=scenario_label,
+                png=plots.png_base64,
+            ),
+        )
     path = folder / REPORT_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -644,6 +664,7 @@ def _breach_table(steps: pd.DataFrame, names: list[str]) -> str:
 
 _REGIONS_SLOT = "<!-- every KPI by region -->"
 _UTILISATION_SLOT = "<!-- utilisation of every capacity resource -->"
+_ECONOMICS_SLOT = "<!-- outcomes and costs (sim/economics_report.py) -->"
 
 
 def _csv_link(frame: pd.DataFrame, name: str) -> str:
@@ -1265,6 +1286,7 @@ England and by region, is in <code>comparison.csv</code>.</p>
 <p>Gap between the highest and lowest region, per replication, then averaged (95% CI):</p>
 {_range_table(table, names)}
 {_REGIONS_SLOT}
+{_ECONOMICS_SLOT}
 <h2 id="closing">Closing note: effects opposite to what the levers imply</h2>
 {_closing(unexpected)}
 <h2>Methods (STRESS-DES)</h2>

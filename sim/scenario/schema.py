@@ -796,6 +796,116 @@ class Survival(Strict):
 # --------------------------------------------------------------------------------------------
 
 
+# --------------------------------------------------------------------------------------------
+# Economics (measures only: nothing here changes what the model simulates; sim/economics.py)
+# --------------------------------------------------------------------------------------------
+
+if TYPE_CHECKING:  # plain strings for the type checker, as the vocabularies above
+    HealthState: TypeAlias = str
+    CostCategory: TypeAlias = str
+else:
+    HealthState = Literal[
+        "undiagnosed_symptomatic",
+        "undiagnosed_asymptomatic",
+        "not_distant",
+        "distant_awaiting_treatment",
+        "stable_disease",
+        "on_ssa",
+        "on_prrt",
+        "on_systemic",
+        "progressed",
+        "best_supportive_care",
+    ]
+    CostCategory = Literal[
+        "gp",
+        "primary_care_tests",
+        "outpatient",
+        "imaging",
+        "endoscopy",
+        "biopsy_pathology",
+        "pet",
+        "mdt_local",
+        "mdt_specialist",
+        "surgery",
+        "ssa",
+        "prrt",
+        "targeted",
+        "chemotherapy",
+        "liver_directed",
+        "other_treatment",
+        "follow_up",
+        "emergency",
+        "end_of_life",
+        "fixed",
+    ]
+HEALTH_STATES: tuple[str, ...] = get_args(HealthState)
+COST_CATEGORIES: tuple[str, ...] = get_args(CostCategory)
+Utility = Annotated[float, Field(ge=-0.6, le=1.0, allow_inf_nan=False)]
+
+
+class UnitCosts(Strict):
+    """GBP per activity found in the event log (one price year: ``Economics.price_year``)."""
+
+    gp_consultation: NonNegFloat
+    primary_care_test: NonNegFloat
+    first_outpatient: NonNegFloat
+    workup_imaging: NonNegFloat = Field(description="CT/MRI per secondary-care work-up.")
+    endoscopy: NonNegFloat
+    endoscopy_share_of_workups: Probability
+    biopsy_and_pathology: NonNegFloat
+    ga68_pet: NonNegFloat
+    local_mdt_discussion: NonNegFloat
+    specialist_mdt_discussion: NonNegFloat
+    surveillance_visit: NonNegFloat = Field(
+        description="Follow-up clinic and scan, once per surveillance interval of the scenario."
+    )
+    emergency_admission: NonNegFloat
+    end_of_life_nen_death: NonNegFloat
+
+
+class TreatmentCost(Strict):
+    """What a treatment line costs and the health state it puts the patient in."""
+
+    category: CostCategory
+    state: HealthState
+    per_start: NonNegFloat = 0.0
+    per_cycle: NonNegFloat = Field(0.0, description="Every cycle, the first included.")
+    drug_per_cycle: NonNegFloat = 0.0
+    per_month: NonNegFloat = Field(
+        0.0, description="Drug and delivery per month (30.44 days) on the line."
+    )
+    max_months: PosFloat | None = Field(None, description="A fixed course: months costed at most.")
+    drug_discount: Probability = Field(
+        0.0, description="Confidential discount on drug_per_cycle and per_month (sensitivity)."
+    )
+
+
+class Economics(Strict):
+    """Unit costs, utilities and discounting of the measures layer (sim/economics.py)."""
+
+    price_year: str = Field(min_length=1, max_length=40)
+    discount_rate: float = Field(ge=0.0, le=0.2, allow_inf_nan=False)
+    utilities: dict[HealthState, Utility]
+    unit_costs: UnitCosts
+    treatments: dict[Treatment, TreatmentCost]
+    fixed_costs_per_year: dict[str, NonNegFloat] = Field(
+        default_factory=dict,
+        description="The scenario's own yearly costs (an intervention's staff, campaign, "
+        "sessions), England, on top of activity costs.",
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> Economics:
+        missing = sorted(set(HEALTH_STATES) - set(self.utilities))
+        untreated = sorted(set(TREATMENTS) - set(self.treatments))
+        if missing or untreated:
+            raise ValueError(
+                f"[economics] needs a utility for every health state (missing {missing}) and "
+                f"a cost for every treatment (missing {untreated})"
+            )
+        return self
+
+
 class Scenario(Strict):
     """Every model parameter of one scenario (a pure value; no runtime objects)."""
 
@@ -819,6 +929,9 @@ class Scenario(Strict):
     treatment: TreatmentParams
     follow_up: FollowUp
     survival: Survival
+    economics: Economics | None = Field(
+        None, description="Costs and utilities (measures only; absent: no economic KPIs)."
+    )
 
     @model_validator(mode="after")
     def _monday(self) -> Scenario:

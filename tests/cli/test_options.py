@@ -51,7 +51,11 @@ def test_kpis_pattern_filters_by_name_meaning_or_shell_pattern(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert [r[0] for r in kpi_rows("utilisation")] == ["specialist_mdt_utilisation"]
-    assert {r[0] for r in kpi_rows("EMERGENCY")} == {"emergency_presentation_share"}
+    assert {r[0] for r in kpi_rows("EMERGENCY")} == {
+        "emergency_presentation_share",
+        "cost_emergency_per_year",
+        "cost_emergency_per_patient_diagnosed",
+    }
     rows = kpi_rows("death-certificate")  # in the meaning only
     assert {"registered_per_year", "one_year_survival_registry_share"} <= {r[0] for r in rows}
     assert all("death-certificate" in label.lower() for _, _, label in rows)

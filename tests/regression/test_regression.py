@@ -28,7 +28,11 @@ def run_small() -> pd.DataFrame:
 def test_kpis_match_pinned_table() -> None:
     expected = pd.read_csv(EXPECTED)
     actual = run_small()
-    assert list(actual.columns) == list(expected.columns)
+    # Only the pinned columns are compared: KPIs added since (the economic measures of
+    # sim/economics.py, computed from the same log) leave the model's numbers unchanged.
+    missing = [c for c in expected.columns if c not in actual.columns]
+    assert not missing, f"pinned KPIs no longer produced: {missing[:10]}"
+    actual = actual[list(expected.columns)]
     assert list(actual["replication"]) == list(expected["replication"])
     a = actual.drop(columns=["scenario", "replication"]).to_numpy(dtype=float)
     e = expected.drop(columns=["scenario", "replication"]).to_numpy(dtype=float)

@@ -136,8 +136,8 @@ def test_methods_end_with_the_references_the_scenarios_cite(run: Path) -> None:
     assert {"S14", "S20", "S33"} <= cited
     assert "Hooper J" in refs and "<i>J Neuroendocrinol</i>" in refs
     assert "not in docs/evidence.md" not in refs
-    # only what is cited: the economics sources are cited by no scenario compared here
-    assert "S150" not in cited and "S190" not in cited
+    # only what is cited: these economics sources are cited by no scenario compared here
+    assert "S151" not in cited and "S190" not in cited
 
 
 def test_every_kpi_by_region_in_a_table_and_a_downloadable_csv(run: Path) -> None:
@@ -261,3 +261,29 @@ def test_every_figure_shows_in_headless_chromium(run: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"^(\d+)/\1 images loaded$", done.stdout, re.M)
+
+
+def test_outcomes_and_costs_section_headline_and_icer_file(run: Path) -> None:
+    from sim.measures.economics import ICER_COLUMNS
+
+    icers = pd.read_csv(run / "economics.csv")
+    assert list(icers.columns) == ICER_COLUMNS
+    assert list(icers["scenario"]) == ["current_practice", "ideal_pathway"]
+    assert icers.loc[0, "icer_note"].startswith("identical")
+    page = (run / "report.html").read_text()
+    assert "<h2 id='economics'>Outcomes and costs</h2>" in page
+    assert "Costs by category" in page and "CHEERS 2022" in page
+    # the headline leads the Ideal Pathway's statements, with both thresholds
+    assert re.search(r"would (gain|lose) [\d,.]+ QALYs a year", page)
+    assert "GBP 25,000/QALY" in page and "GBP 35,000/QALY" in page
+    # every economic input of the base is listed with a source or an assumption
+    econ = json.loads((run / "manifest.json").read_text())["scenarios"][0]["resolved"]["economics"]
+    section = page[page.index("id='economics'") :]
+    for state in econ["utilities"]:
+        assert f"<code>utilities.{state}</code>" in section, state
+    rows = re.findall(
+        r"<tr><td><code>([^<]+)</code></td><td>[^<]*</td><td class='small'>([^<]*)</td>", section
+    )
+    assert len(rows) > 40
+    unsourced = [k for k, src in rows if not (re.search(r"\[S\d+", src) or "assumption" in src)]
+    assert not unsourced, unsourced
