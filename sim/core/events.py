@@ -44,7 +44,8 @@ class EventKind(IntEnum):
     BIOPSY = 7
     """Biopsy taken; code = 1 if diagnostic, 0 if non-diagnostic (repeat needed)."""
     DIAGNOSIS = 8
-    """Histological diagnosis with Ki-67 grade; code = :class:`Stage` at diagnosis."""
+    """Histological diagnosis with Ki-67 grade; code = :class:`Stage` recorded at diagnosis
+    (CT/MRI may miss spread), resource = the true :class:`Stage` then."""
     DECISION_TO_TREAT = 9
     """Decision to treat agreed; code = treatment index (config.TREATMENTS)."""
     TREATMENT_START = 10

@@ -103,6 +103,10 @@ KPIS: dict[str, Kpi] = {
     "incidental_share": Kpi("Share diagnosed after an incidental finding", "share"),
     "stage_localised_at_diagnosis_share": Kpi("Share localised at diagnosis", "share"),
     "stage_distant_at_diagnosis_share": Kpi("Share with distant spread at diagnosis", "share"),
+    "spread_at_diagnosis_share": Kpi(
+        "Share whose NEN had spread at diagnosis (true stage, whether or not staging found it)",
+        "share",
+    ),
     "fds_28d_share": Kpi(
         "Urgent referrals told their diagnosis within 28 days (Faster Diagnosis "
         "Standard: clinical diagnosis at imaging, or histology if sooner)",
@@ -247,8 +251,8 @@ DERIVED_KPIS: dict[str, Kpi] = {
         "People a year diagnosed with localised disease (England-scaled)", "per_year"
     ),
     "spread_before_diagnosis_per_year": Kpi(
-        "People a year whose NEN spread (distant) before diagnosis: diagnosed distant, or died "
-        "of it undiagnosed (England-scaled)",
+        "People a year whose NEN spread (distant) before diagnosis: diagnosed with spread disease "
+        "(true stage, found by staging or not), or died of it undiagnosed (England-scaled)",
         "per_year",
     ),
     # A gap between regions has its KPI's kind: days apart, or a share's percentage points.
@@ -342,6 +346,10 @@ def patient_journeys(result: RunResult) -> pd.DataFrame:
     stage = first(K.RESTAGED, "code").combine_first(first(K.DIAGNOSIS, "code"))
     j["stage_at_diagnosis"] = pd.Categorical.from_codes(
         stage.reindex(j.index).fillna(-1).astype(int), STAGES
+    )
+    # The true stage then, whether or not staging found the spread.
+    j["true_stage_at_diagnosis"] = pd.Categorical.from_codes(
+        first(K.DIAGNOSIS, "resource").reindex(j.index).fillna(-1).astype(int), STAGES
     )
     diag = j["diagnosis_time"]
 
@@ -483,6 +491,7 @@ def patient_kpis(
     out["incidental_share"] = _share(d["route"] == "incidental")
     out["stage_localised_at_diagnosis_share"] = _share(d["stage_at_diagnosis"] == "localised")
     out["stage_distant_at_diagnosis_share"] = _share(d["stage_at_diagnosis"] == "distant")
+    out["spread_at_diagnosis_share"] = _share(d["true_stage_at_diagnosis"] == "distant")
     urgent = d["referral_type"] == "urgent"
     told = np.fmin(d["tests_reported_time"], t_diag)
     out["fds_28d_share"] = _share((told - d["referral_time"]) <= 28, urgent)

@@ -266,4 +266,5 @@ def histopathology(ctx: SimContext, p: Patient) -> ProcessGen:
         if p.stage == DISTANT and ctx.u("ct_misses_distant", p) < missed:
             p.stage, p.occult = REGIONAL, True
     p.diagnosed_at = now
-    ctx.record(now, p, EventKind.DIAGNOSIS, code=p.stage)
+    true_stage = DISTANT if p.occult else p.stage
+    ctx.record(now, p, EventKind.DIAGNOSIS, resource=true_stage, code=p.stage)

@@ -150,10 +150,11 @@ def add_derived_kpis(reps: pd.DataFrame) -> pd.DataFrame:
 
     * ``distant_diagnosed_per_year`` = ``stage_distant_at_diagnosis_share`` x
       ``diagnosed_per_year`` (and ``localised_...`` likewise), England and per region;
-    * ``spread_before_diagnosis_per_year`` = ``distant_diagnosed_per_year`` +
+    * ``spread_before_diagnosis_per_year`` = ``spread_at_diagnosis_share`` (the true stage,
+      whether or not staging found the spread) x ``diagnosed_per_year`` +
       ``died_undiagnosed_per_year`` (a NEN death before diagnosis is from distant disease), so
-      that a scenario which diagnoses people who used to die undiagnosed is not credited with
-      more spread disease for it;
+      that neither a scenario which diagnoses people who used to die undiagnosed nor one whose
+      PET finds spread CT missed (stage migration) is credited with more spread disease for it;
     * ``<kpi>_region_range`` = highest minus lowest of the seven ``<kpi>__<region>`` values.
     """
     out = reps.copy()
@@ -167,9 +168,10 @@ def add_derived_kpis(reps: pd.DataFrame) -> pd.DataFrame:
             if share in out and count in out:
                 new[f"{stage}_diagnosed_per_year{suffix}"] = out[share] * out[count]
     for suffix in ["", *(f"__{r}" for r in REGIONS)]:
-        distant, died = f"distant_diagnosed_per_year{suffix}", f"died_undiagnosed_per_year{suffix}"
-        if distant in new and died in out:
-            new[f"spread_before_diagnosis_per_year{suffix}"] = new[distant] + out[died]
+        spread = f"spread_at_diagnosis_share{suffix}"
+        count, died = f"diagnosed_per_year{suffix}", f"died_undiagnosed_per_year{suffix}"
+        if spread in out and count in out and died in out:
+            new[f"spread_before_diagnosis_per_year{suffix}"] = out[spread] * out[count] + out[died]
     for k in RANGE_KPIS:
         cols = [f"{k}__{r}" for r in REGIONS if f"{k}__{r}" in out]
         if len(cols) == len(REGIONS):

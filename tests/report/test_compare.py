@@ -140,6 +140,10 @@ def test_people_diagnosed_with_distant_spread_are_paired_per_replication() -> No
 def test_spread_before_diagnosis_adds_the_deaths_before_diagnosis() -> None:
     reps = _reps()
     reps["died_undiagnosed_per_year"] = [300.0, 250.0, 200.0, 100.0, 150.0, 120.0]
+    # The true stage at diagnosis (whether staging found the spread or not); registry stage
+    # differs (PET stage migration) and must not be used.
+    reps["spread_at_diagnosis_share"] = reps["stage_distant_at_diagnosis_share"]
+    reps["stage_distant_at_diagnosis_share"] = 0.9
     table = comparison_table(add_derived_kpis(reps), "base")
     # base rep 0: 0.30*4000 + 300 = 1500; ideal rep 0 (row 4): 0.25*4000 + 150 = 1150
     # rep 1: 800 + 250 = 1050 vs 800 + 120 = 920; rep 2: 1100 + 200 = 1300 vs 1000 + 100 = 1100

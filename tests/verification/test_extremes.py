@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from sim.core.events import EventKind as K
-from sim.measures.kpis import patient_journeys
+from sim.measures.kpis import patient_journeys, replication_kpis
 from sim.model.simulation import simulate
-from sim.scenario.schema import REGIONS, SITES, STAGES
+from sim.scenario.schema import GRADES, REGIONS, SITES, STAGES
 from tests.helpers import make_scenario
 
 RUN = {"years": 1.5, "warmup_years": 0.5}
@@ -112,3 +112,20 @@ def test_everyone_to_specialist_mdt_when_referral_is_certain() -> None:
     ]
     seen = resected["specialist_mdt_time"].notna() | resected["death_time"].notna()
     assert len(resected) > 0 and seen.mean() > 0.9
+
+
+def test_spread_missed_by_ct_counts_as_spread_before_diagnosis() -> None:
+    """CT/MRI misses every distant spread and no one has PET: registry stage shows almost no
+    distant disease, but the true-stage KPI (which spread_before_diagnosis_per_year uses)
+    still counts it, so better staging is never mistaken for more spread disease."""
+    overlay = {
+        "diagnostics": {
+            "ct_misses_distant_probability": 1.0,
+            "pet_share_by_grade": {g: 0.0 for g in GRADES},
+        }
+    }
+    scenario, controls = make_scenario(overlay, **RUN)
+    k = replication_kpis(simulate(scenario, 0, controls))
+    # Only tumours resected at presentation are staged distant (from the specimen).
+    assert k["stage_distant_at_diagnosis_share"] < 0.05
+    assert k["spread_at_diagnosis_share"] > k["stage_distant_at_diagnosis_share"] + 0.1
