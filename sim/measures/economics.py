@@ -92,6 +92,13 @@ _ROUTE_EMERGENCY = ROUTES.index("emergency")
 # ---------------------------------------------------------------------------------------------
 
 
+def _exact_sum(x: Any) -> float:
+    """The exactly rounded sum (math.fsum): numpy's pairwise SIMD sums can differ in the last
+    bits with the array's memory alignment, so the same replication could give different costs
+    in different worker processes."""
+    return math.fsum(np.asarray(x, dtype=float))
+
+
 def discount_factor(t: Any, origin: float, rate: float) -> Any:
     """Present value at ``origin`` of 1 at time ``t`` (days): ``(1 + rate) ** -(years)``."""
     years = (np.asarray(t, dtype=float) - origin) / DAYS_PER_YEAR
@@ -350,7 +357,10 @@ def patient_economics(
             sel = category[tcode] == cat
             add(f"cost_{cat}", lines["patient"].to_numpy()[sel], value[sel])
     cats = [f"cost_{c}" for c in COST_CATEGORIES if c != "fixed"]
-    out["cost_total"] = out[cats].sum(axis=1)
+    total = np.zeros(len(out))
+    for c in cats:  # element-wise, in a fixed order: no reduction whose rounding could vary
+        total = total + out[c].to_numpy()
+    out["cost_total"] = total
     return out
 
 
@@ -471,25 +481,25 @@ def economic_kpis(
         k: dict[str, float] = {
             "all_deaths_per_year": (int(dead.sum()) + unseen) / years / scale,
             "other_cause_deaths_per_year": float((dead & (cause == 1)).sum()) / years / scale,
-            "life_years_per_year": float(pt["life_years"].sum()) / years / scale,
-            "life_years_discounted_per_year": float(pt["life_years_discounted"].sum())
+            "life_years_per_year": _exact_sum(pt["life_years"]) / years / scale,
+            "life_years_discounted_per_year": _exact_sum(pt["life_years_discounted"])
             / years
             / scale,
-            "qalys_discounted_per_year": float(pt["qalys_discounted"].sum()) / years / scale,
+            "qalys_discounted_per_year": _exact_sum(pt["qalys_discounted"]) / years / scale,
             "life_years_discounted_per_1000_diagnosed": 1000
-            * float(pt["life_years_discounted"].sum())
+            * _exact_sum(pt["life_years_discounted"])
             * per_dx,
             "qalys_discounted_per_1000_diagnosed": 1000
-            * float(pt["qalys_discounted"].sum())
+            * _exact_sum(pt["qalys_discounted"])
             * per_dx,
         }
         # Fixed costs are England amounts: per patient they are shared over the England-scaled
         # number diagnosed (n_dx / scale).
-        total = float(pt["cost_total"].sum()) / scale + fixed
+        total = _exact_sum(pt["cost_total"]) / scale + fixed
         k["cost_total_per_year"] = total / years
         k["cost_total_per_patient_diagnosed"] = total * scale * per_dx
         for c in COST_CATEGORIES:
-            v = fixed if c == "fixed" else float(pt[f"cost_{c}"].sum()) / scale
+            v = fixed if c == "fixed" else _exact_sum(pt[f"cost_{c}"]) / scale
             k[f"cost_{c}_per_year"] = v / years
             k[f"cost_{c}_per_patient_diagnosed"] = v * scale * per_dx
         for name, value in k.items():
