@@ -82,6 +82,10 @@ class Kpi(NamedTuple):
     kind: str
 
 
+PFS_TREATMENTS = ("ssa", "prrt", "everolimus", "sunitinib", "captem")
+"""Treatments whose progression-free survival is checked against their trials (England only:
+a region has too few lines for a median)."""
+
 KPIS: dict[str, Kpi] = {
     "diagnosed_per_year": Kpi("New NEN diagnoses per year (England-scaled)", "per_year"),
     "symptom_to_diagnosis_days_median": Kpi(
@@ -221,7 +225,7 @@ KPIS: dict[str, Kpi] = {
             "for spread G1/G2 disease (England; lines started in the window)",
             "days",
         )
-        for t in ("ssa", "prrt", "everolimus", "sunitinib", "captem")
+        for t in PFS_TREATMENTS
     },
     "nec_distant_survival_days_median": Kpi(
         "Kaplan-Meier median survival of NEC distant at diagnosis (England)", "days"
@@ -777,11 +781,6 @@ def replication_kpis(result: RunResult, journeys: pd.DataFrame | None = None) ->
     out.update(line_kpis(ev, j, w0, h))
     _unseen_deaths(result, out)
     return {k: out[k] for k in ordered_kpis(out)}
-
-
-PFS_TREATMENTS = ("ssa", "prrt", "everolimus", "sunitinib", "captem")
-"""Treatments whose progression-free survival is checked against their trials (England only:
-a region has too few lines for a median)."""
 
 
 def km_median(time: np.ndarray, event: np.ndarray) -> float:

@@ -26,11 +26,9 @@ of ``S`` used at any later time; an earlier resection can only lower the recurre
 
 from __future__ import annotations
 
-from sim.model.context import CAUSE_NEN, CAUSE_OTHER, Patient
+from sim.model.context import CAUSE_NEN, CAUSE_OTHER, INF, Patient
 from sim.model.natural_history import DISTANT, stage_at
 from sim.scenario.schema import GRADES, SITES, STAGES, Survival, TreatmentParams
-
-INF = float("inf")
 
 
 def update_death(p: Patient) -> None:
