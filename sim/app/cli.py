@@ -33,20 +33,6 @@ from sim.scenario.schema import (
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-HEADLINE_KPIS = (
-    "diagnosed_per_year",
-    "diagnostic_interval_days_median",
-    "primary_care_interval_days_median",
-    "symptom_to_diagnosis_days_median",
-    "emergency_presentation_share",
-    "stage_distant_at_diagnosis_share",
-    "fds_28d_share",
-    "rtt_62d_share",
-    "specialist_mdt_discussed_share",
-    "diagnosis_to_specialist_mdt_days_median",
-    "specialist_mdt_utilisation",
-)
-
 
 def _number(
     kind: type, minimum: float, strict: bool, what: str, maximum: float | None = None
@@ -735,7 +721,10 @@ def _fmt(x: Any) -> str:
 
 
 def _print_summary(summary: Any, title: str) -> None:
-    rows = summary[summary["kpi"].isin(HEADLINE_KPIS)]
+    from sim.measures.kpis import REGISTRY
+    from sim.measures.registry import view
+
+    rows = summary[summary["kpi"].isin(view(REGISTRY, "cli"))]
     print(title)
     print(f"  {'KPI':48s} {'mean':>12s} {'95% CI':>26s}")
     for _, r in rows.iterrows():

@@ -52,24 +52,13 @@ from sim.calibration.inputs import (
 from sim.core import io
 from sim.core.errors import ReplicationError, RunControlError
 from sim.experiment.runner import run_experiment
-from sim.measures.kpis import KPI_DESCRIPTIONS
+from sim.measures.kpis import KPI_DESCRIPTIONS, REGISTRY
+from sim.measures.registry import view
 from sim.scenario.loader import scenario_hash
 from sim.scenario.schema import RunControls, Scenario
 
-PSA_KPIS = (
-    "diagnosed_per_year",
-    "urgent_referral_share",
-    "emergency_presentation_share",
-    "primary_care_interval_days_median",
-    "diagnostic_interval_days_median",
-    "symptom_to_diagnosis_days_median",
-    "stage_distant_at_diagnosis_share",
-    "fds_28d_share",
-    "rtt_62d_share",
-    "specialist_mdt_within_14d_share",
-    "one_year_survival_share",
-)
-"""Headline KPIs summarised by default."""
+PSA_KPIS = view(REGISTRY, "psa")
+"""KPIs summarised by default: tagged "psa" in the registry."""
 
 INPUT_STREAM = "psa/inputs"
 BASE = "psa_base"

@@ -64,7 +64,8 @@ from sim.core.calendar import Calendar
 from sim.core.errors import ReplicationError, RunControlError
 from sim.experiment.analysis import t_interval
 from sim.experiment.runner import fingerprint, run_experiment
-from sim.measures.kpis import KPI_DESCRIPTIONS
+from sim.measures.kpis import KPI_DESCRIPTIONS, kpi_info
+from sim.measures.registry import HIGHER, LOWER, NEUTRAL
 from sim.model.simulation import scaled_capacity
 from sim.scenario.loader import with_changes
 from sim.scenario.schema import REGIONS, Resources, RunControls, Scenario, Servers, Sessions
@@ -187,17 +188,12 @@ def parse_kpi(kpi: str) -> tuple[str, str | None]:
 
 
 def default_direction(kpi: str) -> str | None:
-    """Whether the KPI should be at least or at most the target, from its name.
-
-    ``*_share`` -> at least; durations (``*_days_*``), waits and backlogs -> at most; otherwise
-    None (the caller must say).
-    """
-    base = kpi.partition("__")[0]
-    if base.endswith("_share"):
-        return AT_LEAST
-    if "_days_" in base or base.endswith("_days") or "_wait" in base or "_backlog" in base:
-        return AT_MOST
-    return None
+    """Whether the KPI should be at least or at most the target: from which way is better for
+    patients, declared with the KPI (:data:`sim.measures.kpis.REGISTRY`); None for a KPI with
+    no better direction (the caller must say)."""
+    info = kpi_info(kpi)
+    better = info.better if info is not None else NEUTRAL
+    return {HIGHER: AT_LEAST, LOWER: AT_MOST}.get(better)
 
 
 def with_capacity(scenario: Scenario, res: SizedResource, capacity: int, name: str) -> Scenario:

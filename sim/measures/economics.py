@@ -57,6 +57,7 @@ import pandas as pd
 
 from sim.core.constants import DAYS_PER_YEAR
 from sim.core.events import EventKind as K
+from sim.measures.registry import HIGHER, LOWER, Kpi
 from sim.model.simulation import RunResult
 from sim.scenario.schema import (
     COST_CATEGORIES,
@@ -368,59 +369,62 @@ def patient_economics(
 # KPIs of a replication
 # ---------------------------------------------------------------------------------------------
 
-ECONOMIC_KPIS: dict[str, tuple[str, str]] = {
-    "all_deaths_per_year": (
+ECONOMIC_KPIS: dict[str, Kpi] = {
+    "all_deaths_per_year": Kpi(
         "Deaths per year of people with a NEN, any cause (England-scaled)",
         "per_year",
+        LOWER,
     ),
-    "other_cause_deaths_per_year": (
+    "other_cause_deaths_per_year": Kpi(
         "Deaths per year of people with a NEN from other causes (England-scaled)",
         "per_year",
     ),
-    "life_years_per_year": (
+    "life_years_per_year": Kpi(
         "Life-years lived a year by people with a NEN, undiscounted (England-scaled)",
         "life_years",
     ),
-    "life_years_discounted_per_year": (
+    "life_years_discounted_per_year": Kpi(
         "Life-years lived a year by people with a NEN, discounted (England-scaled)",
         "life_years",
+        HIGHER,
     ),
-    "qalys_discounted_per_year": (
+    "qalys_discounted_per_year": Kpi(
         "QALYs lived a year by people with a NEN, discounted (England-scaled)",
         "life_years",
+        HIGHER,
     ),
-    "life_years_discounted_per_1000_diagnosed": (
+    "life_years_discounted_per_1000_diagnosed": Kpi(
         "Discounted life-years in the window per 1,000 people diagnosed in it",
         "life_years",
     ),
-    "qalys_discounted_per_1000_diagnosed": (
+    "qalys_discounted_per_1000_diagnosed": Kpi(
         "Discounted QALYs in the window per 1,000 people diagnosed in it",
         "life_years",
     ),
-    "cost_total_per_year": (
+    "cost_total_per_year": Kpi(
         "NHS and PSS cost a year, all categories and fixed costs, discounted (GBP, England)",
         "gbp",
     ),
-    "cost_total_per_patient_diagnosed": (
+    "cost_total_per_patient_diagnosed": Kpi(
         "NHS and PSS cost in the window per person diagnosed in it (GBP, discounted)",
         "gbp",
     ),
     **{
-        f"cost_{c}_per_year": (
+        f"cost_{c}_per_year": Kpi(
             f"Cost a year: {c.replace('_', ' ')} (GBP, England, discounted)",
             "gbp",
         )
         for c in COST_CATEGORIES
     },
     **{
-        f"cost_{c}_per_patient_diagnosed": (
+        f"cost_{c}_per_patient_diagnosed": Kpi(
             f"Cost per person diagnosed: {c.replace('_', ' ')} (GBP, discounted)",
             "gbp",
         )
         for c in COST_CATEGORIES
     },
 }
-"""The economic KPIs (label, kind), registered in :data:`sim.kpis.KPIS`."""
+"""The economic KPIs, registered in :data:`sim.measures.kpis.KPIS`."""
 
 REGIONAL_ECONOMIC_KPIS = (
     "all_deaths_per_year",

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,7 @@ from sim.core.constants import DAYS_PER_YEAR
 from sim.core.events import REFERRAL_TYPES, CaseClass, DeathCause
 from sim.core.events import EventKind as K
 from sim.measures.economics import ECONOMIC_KPIS
+from sim.measures.registry import HIGHER, KINDS, LOWER, Kpi, check, view
 from sim.model.simulation import ResourceInfo, RunResult
 from sim.scenario.schema import (
     GP_OUTCOMES,
@@ -53,105 +54,167 @@ MISATTRIBUTED = GP_OUTCOMES.index("misattributed")
 AGE_BANDS = (("under_56", 0, 55), ("56_65", 55, 65), ("66_75", 65, 75), ("over_75", 75, 200))
 
 
-class Kind(NamedTuple):
-    """What a kind of KPI measures: its unit and the bounds every value (and so every mean and
-    confidence interval) lies within."""
-
-    unit: str
-    lower: float
-    upper: float
-
-
-KINDS: dict[str, Kind] = {
-    "share": Kind("share, 0-1 (shown as %)", 0.0, 1.0),
-    "days": Kind("days", 0.0, math.inf),
-    "years": Kind("years", 0.0, math.inf),
-    "per_year": Kind("a year, England-scaled", 0.0, math.inf),
-    "count": Kind("number, England-scaled", 0.0, math.inf),
-    "mean_count": Kind("mean per patient", 0.0, math.inf),
-    "life_years": Kind("life-years or QALYs (see the label: discounted or not)", 0.0, math.inf),
-    "gbp": Kind("GBP (price year in the methods), discounted", 0.0, math.inf),
-}
-"""The kinds of KPI. Shares are bounded by 0 and 1; every other kind is non-negative."""
-
-
-class Kpi(NamedTuple):
-    """A KPI's plain-English label and its kind (a key of :data:`KINDS`)."""
-
-    label: str
-    kind: str
-
-
 PFS_TREATMENTS = ("ssa", "prrt", "everolimus", "sunitinib", "captem")
 """Treatments whose progression-free survival is checked against their trials (England only:
 a region has too few lines for a median)."""
 
-KPIS: dict[str, Kpi] = {
-    "diagnosed_per_year": Kpi("New NEN diagnoses per year (England-scaled)", "per_year"),
+REGISTRY: dict[str, Kpi] = {
+    "diagnosed_per_year": Kpi(
+        "New NEN diagnoses per year (England-scaled)", "per_year", show=("table", "cli", "psa")
+    ),
     "symptom_to_diagnosis_days_median": Kpi(
-        "Median symptom onset to diagnosis, symptomatic patients", "days"
+        "Median symptom onset to diagnosis, symptomatic patients",
+        "days",
+        LOWER,
+        "the median time from first symptoms to diagnosis",
+        show=("table", "headline", "cli", "psa", "range"),
     ),
-    "patient_interval_days_median": Kpi("Median symptom onset to first GP consultation", "days"),
+    "patient_interval_days_median": Kpi(
+        "Median symptom onset to first GP consultation", "days", LOWER
+    ),
     "primary_care_interval_days_median": Kpi(
-        "Median first GP consultation to first referral", "days"
+        "Median first GP consultation to first referral",
+        "days",
+        LOWER,
+        show=("table", "cli", "psa"),
     ),
-    "diagnostic_interval_days_median": Kpi("Median first presentation to diagnosis", "days"),
+    "diagnostic_interval_days_median": Kpi(
+        "Median first presentation to diagnosis",
+        "days",
+        LOWER,
+        "the median time from first presentation to diagnosis",
+        show=("table", "headline", "cli", "psa", "range", "range_headline"),
+    ),
     "gp_consultations_before_referral_mean": Kpi(
-        "Mean GP consultations before first referral", "mean_count"
+        "Mean GP consultations before first referral", "mean_count", LOWER, show=("table",)
     ),
-    "gp_consultations_3plus_share": Kpi("Share with 3+ GP consultations before referral", "share"),
-    "emergency_presentation_share": Kpi("Share diagnosed after an emergency presentation", "share"),
+    "gp_consultations_3plus_share": Kpi(
+        "Share with 3+ GP consultations before referral", "share", LOWER
+    ),
+    "emergency_presentation_share": Kpi(
+        "Share diagnosed after an emergency presentation",
+        "share",
+        LOWER,
+        "the share diagnosed after an emergency presentation",
+        show=("table", "headline", "cli", "psa"),
+    ),
     "urgent_referral_share": Kpi(
-        "Share diagnosed after an urgent suspected-cancer referral", "share"
+        "Share diagnosed after an urgent suspected-cancer referral",
+        "share",
+        show=("table", "psa"),
     ),
     "incidental_share": Kpi("Share diagnosed after an incidental finding", "share"),
-    "stage_localised_at_diagnosis_share": Kpi("Share localised at diagnosis", "share"),
-    "stage_distant_at_diagnosis_share": Kpi("Share with distant spread at diagnosis", "share"),
+    "stage_localised_at_diagnosis_share": Kpi(
+        "Share localised at diagnosis", "share", HIGHER, show=("table",)
+    ),
+    "stage_distant_at_diagnosis_share": Kpi(
+        "Share with distant spread at diagnosis",
+        "share",
+        LOWER,
+        show=("table", "cli", "psa", "range"),
+    ),
     "spread_at_diagnosis_share": Kpi(
         "Share whose NEN had spread at diagnosis (true stage, whether or not staging found it)",
         "share",
+        LOWER,
+    ),
+    "distant_diagnosed_per_year": Kpi(
+        "People a year diagnosed with distant spread (England-scaled)",
+        "per_year",
+        LOWER,
+        "the number of people a year diagnosed with distant spread",
+        "be diagnosed with distant spread",
+        show=("table", "headline"),
+        derived=True,
+    ),
+    "localised_diagnosed_per_year": Kpi(
+        "People a year diagnosed with localised disease (England-scaled)", "per_year", derived=True
+    ),
+    "spread_before_diagnosis_per_year": Kpi(
+        "People a year whose NEN spread (distant) before diagnosis: diagnosed with spread disease "
+        "(true stage, found by staging or not), or died of it undiagnosed (England-scaled)",
+        "per_year",
+        LOWER,
+        "the number of people a year whose NEN spread before diagnosis (diagnosed with distant "
+        "spread, or died of it undiagnosed)",
+        "have their NEN spread before diagnosis (diagnosed with distant spread, or dying of it "
+        "undiagnosed)",
+        show=("table", "headline"),
+        derived=True,
     ),
     "fds_28d_share": Kpi(
         "Urgent referrals told their diagnosis within 28 days (Faster Diagnosis "
         "Standard: clinical diagnosis at imaging, or histology if sooner)",
         "share",
+        HIGHER,
+        "the share of urgent referrals diagnosed within 28 days",
+        show=("table", "headline", "cli", "psa"),
     ),
     "histology_28d_share": Kpi(
-        "Urgent referrals with a histological diagnosis within 28 days", "share"
+        "Urgent referrals with a histological diagnosis within 28 days", "share", HIGHER
     ),
-    "dtt_31d_share": Kpi("First treatments within 31 days of decision to treat", "share"),
-    "rtt_62d_share": Kpi("First treatments within 62 days of referral or upgrade", "share"),
+    "dtt_31d_share": Kpi(
+        "First treatments within 31 days of decision to treat", "share", HIGHER, show=("table",)
+    ),
+    "rtt_62d_share": Kpi(
+        "First treatments within 62 days of referral or upgrade",
+        "share",
+        HIGHER,
+        "the share treated within 62 days of referral",
+        show=("table", "headline", "cli", "psa", "range"),
+    ),
     "specialist_mdt_discussed_share": Kpi(
-        "Share of new patients discussed at a specialist NET MDT", "share"
+        "Share of new patients discussed at a specialist NET MDT",
+        "share",
+        HIGHER,
+        "the share of new patients discussed at a specialist MDT",
+        show=("table", "headline", "cli", "range"),
     ),
     "diagnosis_to_specialist_mdt_days_median": Kpi(
-        "Median diagnosis to specialist MDT discussion", "days"
+        "Median diagnosis to specialist MDT discussion",
+        "days",
+        LOWER,
+        "the median time from diagnosis to specialist MDT discussion",
+        show=("table", "headline", "cli", "range"),
     ),
     "diagnosis_to_specialist_mdt_days_p90": Kpi(
-        "90th centile diagnosis to specialist MDT discussion", "days"
+        "90th centile diagnosis to specialist MDT discussion", "days", LOWER
     ),
-    "specialist_mdt_within_14d_share": Kpi(
-        "Share of patients listed for the specialist MDT discussed within 14 days of diagnosis",
-        "share",
-    ),
-    "specialist_mdt_within_21d_share": Kpi(
-        "Share of patients listed for the specialist MDT discussed within 21 days of diagnosis",
-        "share",
-    ),
-    "specialist_mdt_within_28d_share": Kpi(
-        "Share of patients listed for the specialist MDT discussed within 28 days of diagnosis",
-        "share",
-    ),
+    **{
+        f"specialist_mdt_within_{d}d_share": Kpi(
+            "Share of patients listed for the specialist MDT discussed within "
+            f"{d} days of diagnosis",
+            "share",
+            HIGHER,
+            show=("table", "psa") if d == 14 else (),
+        )
+        for d in (14, 21, 28)
+    },
     "mdt_rediscussions_per_year": Kpi(
         "MDT re-discussions (progressions, reviews) per year", "per_year"
     ),
-    "specialist_mdt_utilisation": Kpi("Specialist MDT slots used / offered", "share"),
-    "specialist_mdt_backlog_mean": Kpi(
-        "Mean cases left waiting after a specialist MDT meeting (England-scaled)", "count"
+    "specialist_mdt_utilisation": Kpi(
+        "Specialist MDT slots used / offered", "share", show=("table", "cli")
     ),
-    "pet_wait_days_median": Kpi("Median wait for Ga-68 DOTATATE PET", "days"),
-    "prrt_wait_days_median": Kpi("Median wait for the first PRRT cycle", "days"),
-    "one_year_survival_share": Kpi("Share alive one year after diagnosis", "share"),
+    "specialist_mdt_backlog_mean": Kpi(
+        "Mean cases left waiting after a specialist MDT meeting (England-scaled)",
+        "count",
+        LOWER,
+        show=("table",),
+    ),
+    "pet_wait_days_median": Kpi(
+        "Median wait for Ga-68 DOTATATE PET", "days", LOWER, show=("table",)
+    ),
+    "prrt_wait_days_median": Kpi(
+        "Median wait for the first PRRT cycle", "days", LOWER, show=("table",)
+    ),
+    "one_year_survival_share": Kpi(
+        "Share alive one year after diagnosis",
+        "share",
+        HIGHER,
+        "the share alive one year after diagnosis",
+        show=("table", "headline", "psa"),
+    ),
     "alive_diagnosed_within_5y": Kpi(
         "People alive at the end diagnosed in the last 5 years", "count"
     ),
@@ -168,19 +231,25 @@ KPIS: dict[str, Kpi] = {
     "misattributed_share": Kpi(
         "Share of GP-consulting patients whose symptoms were first attributed to something else",
         "share",
+        LOWER,
     ),
     "one_year_survival_age_under_56_share": Kpi(
-        "One-year survival, aged 55 or under at diagnosis", "share"
+        "One-year survival, aged 55 or under at diagnosis", "share", HIGHER
     ),
-    "one_year_survival_age_56_65_share": Kpi("One-year survival, aged 56-65 at diagnosis", "share"),
-    "one_year_survival_age_66_75_share": Kpi("One-year survival, aged 66-75 at diagnosis", "share"),
+    "one_year_survival_age_56_65_share": Kpi(
+        "One-year survival, aged 56-65 at diagnosis", "share", HIGHER
+    ),
+    "one_year_survival_age_66_75_share": Kpi(
+        "One-year survival, aged 66-75 at diagnosis", "share", HIGHER
+    ),
     "one_year_survival_age_over_75_share": Kpi(
-        "One-year survival, aged over 75 at diagnosis", "share"
+        "One-year survival, aged over 75 at diagnosis", "share", HIGHER
     ),
     "died_undiagnosed_per_year": Kpi(
         "NEN deaths per year of people who presented but died before a histological diagnosis "
         "(registries count them from clinical records)",
         "per_year",
+        LOWER,
     ),
     "registered_per_year": Kpi(
         "NENs a cancer registry would count a year: diagnoses plus NEN deaths before "
@@ -191,23 +260,34 @@ KPIS: dict[str, Kpi] = {
         "One-year survival as a registry measures it: death-certificate-only registrations "
         "count as dying at diagnosis",
         "share",
+        HIGHER,
     ),
     "unseen_nen_deaths_per_year": Kpi(
         "NEN deaths per year of people never seen by health services for it "
         "(death-certificate-only registrations)",
         "per_year",
+        LOWER,
     ),
     "unseen_nen_death_share": Kpi(
         "Death-certificate-only share of registrations: NEN deaths never seen by health "
         "services / (diagnoses + NEN deaths before diagnosis)",
         "share",
+        LOWER,
     ),
     "nen_deaths_per_year": Kpi(
-        "NEN deaths per year, diagnosed or not (England-scaled)", "per_year"
+        "NEN deaths per year, diagnosed or not (England-scaled)",
+        "per_year",
+        LOWER,
+        "the number of NEN deaths a year",
+        "die of their NEN",
+        show=("headline",),
     ),
     "five_year_survival_share": Kpi(
         "Share alive five years after diagnosis (diagnosed 5-10 years before the end of the run)",
         "share",
+        HIGHER,
+        "the share alive five years after diagnosis",
+        show=("headline",),
     ),
     "rediscussed_share": Kpi(
         "Share of new patients discussed again (progression or review) within 12 months of "
@@ -230,45 +310,44 @@ KPIS: dict[str, Kpi] = {
     "nec_distant_survival_days_median": Kpi(
         "Kaplan-Meier median survival of NEC distant at diagnosis (England)", "days"
     ),
-    # Outcomes and costs (sim/economics.py; present when the scenario has [economics]).
-    **{k: Kpi(label, kind) for k, (label, kind) in ECONOMIC_KPIS.items()},
+    # Outcomes and costs (sim/measures/economics.py; present when the scenario has [economics]).
+    **ECONOMIC_KPIS,
 }
-"""The KPI registry: names (part of the interface), plain-English labels and kinds (unit and
-bounds, :data:`KINDS`), in report order. Every other list of KPI facts derives from it."""
+"""Every KPI but the regional gaps, in report order (see :class:`Kpi` for what a declaration
+says)."""
 
-RANGE_KPIS = (
-    "diagnostic_interval_days_median",
-    "symptom_to_diagnosis_days_median",
-    "stage_distant_at_diagnosis_share",
-    "rtt_62d_share",
-    "specialist_mdt_discussed_share",
-    "diagnosis_to_specialist_mdt_days_median",
-)
+# The equity measure: a KPI tagged "range" has its gap between regions declared with it.
+REGISTRY |= {
+    f"{k}_region_range": Kpi(
+        f"Gap between regions (highest - lowest): {v.label}",
+        v.kind,  # days apart, or a share's percentage points
+        LOWER,
+        f"the gap between the highest and lowest region in {v.phrase.removeprefix('the ')}"
+        if v.phrase
+        else "",
+        show=("headline",) if "range_headline" in v.show else (),
+        derived=True,
+    )
+    for k, v in list(REGISTRY.items())
+    if "range" in v.show
+}
+check(REGISTRY)
+
+KPIS: dict[str, Kpi] = {k: v for k, v in REGISTRY.items() if not v.derived}
+"""The KPI registry: KPIs of one replication, computed from its event log. Names are part of
+the interface; labels and kinds (unit and bounds, :data:`KINDS`) in report order. Every other
+list of KPI facts derives from :data:`REGISTRY`."""
+
+DERIVED_KPIS: dict[str, Kpi] = {k: v for k, v in REGISTRY.items() if v.derived}
+"""KPIs computed per replication from the others when scenarios are compared
+(:func:`sim.reporting.compare.add_derived_kpis`)."""
+
+RANGE_KPIS = view(REGISTRY, "range")
 """KPIs whose spread between regions (max - min of the seven regional values, per replication)
 is reported as ``<kpi>_region_range``: the equity measure."""
 
-DERIVED_KPIS: dict[str, Kpi] = {
-    "distant_diagnosed_per_year": Kpi(
-        "People a year diagnosed with distant spread (England-scaled)", "per_year"
-    ),
-    "localised_diagnosed_per_year": Kpi(
-        "People a year diagnosed with localised disease (England-scaled)", "per_year"
-    ),
-    "spread_before_diagnosis_per_year": Kpi(
-        "People a year whose NEN spread (distant) before diagnosis: diagnosed with spread disease "
-        "(true stage, found by staging or not), or died of it undiagnosed (England-scaled)",
-        "per_year",
-    ),
-    # A gap between regions has its KPI's kind: days apart, or a share's percentage points.
-    **{
-        f"{k}_region_range": Kpi(
-            f"Gap between regions (highest - lowest): {KPIS[k].label}", KPIS[k].kind
-        )
-        for k in RANGE_KPIS
-    },
-}
-"""KPIs computed per replication from the others when scenarios are compared
-(:func:`sim.reporting.compare.add_derived_kpis`)."""
+BETTER: dict[str, int] = {k: v.better for k, v in REGISTRY.items() if v.better}
+"""Which way is better for patients (-1 lower, +1 higher), for KPIs that have a direction."""
 
 KPI_DESCRIPTIONS: dict[str, str] = {k: v.label for k, v in KPIS.items()}
 """Labels of :data:`KPIS` (derived from it)."""

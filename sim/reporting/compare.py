@@ -35,15 +35,18 @@ from scipy import stats
 
 from sim.core.constants import DAYS_PER_YEAR
 from sim.experiment.analysis import LEVEL, bounded_columns, bounded_interval
+from sim.measures.kpis import BETTER as _BETTER
 from sim.measures.kpis import (
     DERIVED_KPIS,
     KINDS,
     KPI_DESCRIPTIONS,
     RANGE_KPIS,
+    REGISTRY,
     kpi_bounds,
     kpi_info,
     ordered_kpis,
 )
+from sim.measures.registry import view
 from sim.scenario.schema import REGIONS
 
 COMPARISON_FILE = "comparison.csv"
@@ -63,41 +66,12 @@ DERIVED_DESCRIPTIONS: dict[str, str] = {k: v.label for k, v in DERIVED_KPIS.item
 """Labels of the derived KPIs (declared with their kinds in
 :data:`sim.measures.kpis.DERIVED_KPIS`)."""
 
-BETTER: dict[str, int] = {
-    "symptom_to_diagnosis_days_median": -1,
-    "primary_care_interval_days_median": -1,
-    "diagnostic_interval_days_median": -1,
-    "gp_consultations_before_referral_mean": -1,
-    "gp_consultations_3plus_share": -1,
-    "emergency_presentation_share": -1,
-    "stage_localised_at_diagnosis_share": +1,
-    "stage_distant_at_diagnosis_share": -1,
-    "fds_28d_share": +1,
-    "dtt_31d_share": +1,
-    "rtt_62d_share": +1,
-    "specialist_mdt_discussed_share": +1,
-    "diagnosis_to_specialist_mdt_days_median": -1,
-    "diagnosis_to_specialist_mdt_days_p90": -1,
-    "specialist_mdt_within_14d_share": +1,
-    "specialist_mdt_backlog_mean": -1,
-    "pet_wait_days_median": -1,
-    "prrt_wait_days_median": -1,
-    "one_year_survival_share": +1,
-    "one_year_survival_registry_share": +1,
-    "five_year_survival_share": +1,
-    "nen_deaths_per_year": -1,
-    "unseen_nen_death_share": -1,
-    "distant_diagnosed_per_year": -1,
-    "spread_before_diagnosis_per_year": -1,
-    "all_deaths_per_year": -1,
-    "life_years_discounted_per_year": +1,
-    "qalys_discounted_per_year": +1,
-    **{f"{k}_region_range": -1 for k in RANGE_KPIS},
-}
-"""Which way is better for patients (-1 lower, +1 higher). Every lever in the shipped scenarios
-is meant as an improvement, so an effect in the other direction (CI excluding zero) is flagged
-by :func:`unexpected_effects` for the report's closing note. KPIs not listed (counts of
-diagnoses, utilisation, case-mix shares) have no better direction."""
+BETTER: dict[str, int] = _BETTER
+"""Which way is better for patients (-1 lower, +1 higher), declared with each KPI
+(:data:`sim.measures.kpis.REGISTRY`). Every lever in the shipped scenarios is meant as an
+improvement, so an effect in the other direction (CI excluding zero) is flagged by
+:func:`unexpected_effects` for the report's closing note. KPIs with no better direction (counts
+of diagnoses, utilisation, case-mix shares) are not checked."""
 
 _TITLES: ContextVar[dict[str, tuple[str, str]] | None] = ContextVar("scenario_titles", default=None)
 
@@ -536,40 +510,13 @@ def includes_zero(lo: float, hi: float) -> bool:
     return not (lo > 0 or hi < 0)
 
 
-HEADLINE_KPIS: tuple[tuple[str, str], ...] = (
-    ("diagnostic_interval_days_median", "the median time from first presentation to diagnosis"),
-    ("symptom_to_diagnosis_days_median", "the median time from first symptoms to diagnosis"),
-    ("distant_diagnosed_per_year", "the number of people a year diagnosed with distant spread"),
-    (
-        "spread_before_diagnosis_per_year",
-        "the number of people a year whose NEN spread before diagnosis (diagnosed with distant "
-        "spread, or died of it undiagnosed)",
-    ),
-    ("nen_deaths_per_year", "the number of NEN deaths a year"),
-    ("one_year_survival_share", "the share alive one year after diagnosis"),
-    ("five_year_survival_share", "the share alive five years after diagnosis"),
-    ("emergency_presentation_share", "the share diagnosed after an emergency presentation"),
-    ("fds_28d_share", "the share of urgent referrals diagnosed within 28 days"),
-    ("rtt_62d_share", "the share treated within 62 days of referral"),
-    ("specialist_mdt_discussed_share", "the share of new patients discussed at a specialist MDT"),
-    (
-        "diagnosis_to_specialist_mdt_days_median",
-        "the median time from diagnosis to specialist MDT discussion",
-    ),
-    (
-        "diagnostic_interval_days_median_region_range",
-        "the gap between the slowest and fastest region in median time from first "
-        "presentation to diagnosis",
-    ),
+HEADLINE_KPIS: tuple[tuple[str, str], ...] = tuple(
+    (k, REGISTRY[k].phrase) for k in view(REGISTRY, "headline")
 )
-"""The statements made for every scenario, in order (KPI, what it is in words)."""
+"""The statements made for every scenario, in order (KPI, what it is in words): the KPIs
+tagged "headline" in the registry."""
 
-PEOPLE_PHRASES: dict[str, str] = {
-    "distant_diagnosed_per_year": "be diagnosed with distant spread",
-    "spread_before_diagnosis_per_year": "have their NEN spread before diagnosis (diagnosed with "
-    "distant spread, or dying of it undiagnosed)",
-    "nen_deaths_per_year": "die of their NEN",
-}
+PEOPLE_PHRASES: dict[str, str] = {k: v.people for k, v in REGISTRY.items() if v.people}
 """Counts of people a year, stated as "N fewer people a year would ..." """
 
 

@@ -42,6 +42,8 @@ from sim.core.io import (
     write_csv,
 )
 from sim.measures.economics import economic_headlines, write_economics
+from sim.measures.kpis import REGISTRY
+from sim.measures.registry import view
 from sim.reporting import plots
 from sim.reporting.compare import (
     BREACH_MILESTONES,
@@ -103,31 +105,9 @@ PATIENT_COLUMNS = list(
 milestone the 62-day breach attribution needs (:data:`sim.reporting.compare.BREACH_MILESTONES`),
 those of the interval ECDFs and cohorts."""
 
-TABLE_KPIS = (
-    "diagnosed_per_year",
-    "symptom_to_diagnosis_days_median",
-    "primary_care_interval_days_median",
-    "diagnostic_interval_days_median",
-    "gp_consultations_before_referral_mean",
-    "emergency_presentation_share",
-    "urgent_referral_share",
-    "stage_localised_at_diagnosis_share",
-    "stage_distant_at_diagnosis_share",
-    "distant_diagnosed_per_year",
-    "spread_before_diagnosis_per_year",
-    "fds_28d_share",
-    "dtt_31d_share",
-    "rtt_62d_share",
-    "specialist_mdt_discussed_share",
-    "diagnosis_to_specialist_mdt_days_median",
-    "specialist_mdt_within_14d_share",
-    "specialist_mdt_utilisation",
-    "specialist_mdt_backlog_mean",
-    "pet_wait_days_median",
-    "prrt_wait_days_median",
-    "one_year_survival_share",
-)
-"""KPIs in the report's main table (every KPI is in comparison.csv)."""
+TABLE_KPIS = view(REGISTRY, "table")
+"""KPIs in the report's main table, tagged "table" in the registry (every KPI is in
+comparison.csv)."""
 
 
 INTERVAL_METHOD = (
