@@ -20,7 +20,8 @@ Method
   t-interval over replications does (the lower bound for "at least", the upper for "at most"),
   not merely its mean.
 * **And keeping up with demand.** A candidate whose resource is saturated (mean utilisation
-  above ``--max-utilisation``, default :data:`MAX_UTILISATION`, where the model reports it)
+  above ``--max-utilisation``, default :data:`MAX_UTILISATION`; every sessions or server-pool
+  resource reports it, from the run's ``resources.parquet``; unlimited slots have none)
   does not meet the target even if its KPI does: with priority rules, new patients can be seen
   on time by slots too few for the whole demand while lower-priority cases (re-discussions at
   progression, reviews) queue without limit, and a queue run that close to capacity has long
@@ -64,7 +65,7 @@ from sim.core.calendar import Calendar
 from sim.core.errors import ReplicationError, RunControlError
 from sim.experiment.analysis import t_interval
 from sim.experiment.runner import fingerprint, run_experiment
-from sim.measures.kpis import KPI_DESCRIPTIONS, kpi_info
+from sim.measures.kpis import KPI_DESCRIPTIONS, instance_utilisation, kpi_info
 from sim.measures.registry import HIGHER, LOWER, NEUTRAL
 from sim.model.simulation import scaled_capacity
 from sim.scenario.loader import with_changes
@@ -565,11 +566,21 @@ def _evaluate(
     reps = reps[reps["replication"] < controls.replications]
     values = reps.set_index("replication")[q.kpi].astype(float)
     mean, ci_low, ci_high, n = t_interval(values.to_numpy())
-    util_kpi = f"{res.base}_utilisation" + (f"__{res.region}" if res.region else "")
-    util = float(reps[util_kpi].mean()) if util_kpi in reps else math.nan
+    util = _utilisation(folder, res, controls.replications)
     met = q.met_by(ci_low, ci_high)
     saturated = bool(util > q.max_utilisation)  # NaN (not reported) is never saturated
     return Candidate(k, e, values, mean, ci_low, ci_high, n, met, folder, util, saturated)
+
+
+def _utilisation(folder: Path, res: SizedResource, replications: int) -> float:
+    """Mean utilisation of the sized instance over replications ``0..replications-1``, from
+    the run's ``resources.parquet`` (every capacity resource: sessions and server pools)."""
+    path = folder / "resources.parquet"
+    if not path.exists():
+        return math.nan
+    table = pd.read_parquet(path)
+    table = table[table["replication"] < replications]
+    return instance_utilisation(table, res.base, res.region)
 
 
 def _monotonicity(cands: list[Candidate], direction: str) -> tuple[bool, str]:

@@ -758,6 +758,17 @@ def resource_utilisation(result: RunResult, ev: pd.DataFrame | None = None) -> p
     return pd.DataFrame(rows, columns=RESOURCE_COLUMNS)
 
 
+def instance_utilisation(resources: pd.DataFrame, base: str, region: str | None) -> float:
+    """Mean over replications of one resource instance's utilisation (``base`` in ``region``,
+    or the national one for None) from :func:`resource_utilisation` rows with a
+    ``replication`` column; NaN where it has no row or no limit (unlimited slots)."""
+    if resources.empty:
+        return float("nan")
+    rows = resources[(resources["base"] == base) & (resources["region"] == (region or "national"))]
+    values = rows["utilisation"].to_numpy(dtype=float)
+    return float(values.mean()) if len(values) and np.isfinite(values).all() else float("nan")
+
+
 def _server_days_on_duty(
     times: np.ndarray, servers: np.ndarray, fixed: float, w0: float, h: float
 ) -> float:

@@ -303,3 +303,38 @@ def test_max_utilisation_1_accepts_a_saturated_resource(
     lifted = [*args, "--max-utilisation", "1", "--force"]
     assert main(["size", str(BASELINE), *NW, *kpi, *lifted, "--out", out]) == 0
     assert '"recommended": 3' in (tmp_path / "s" / "manifest.json").read_text()
+
+
+def test_utilisation_of_a_sessions_resource_agrees_with_its_kpi(curve: tuple[Path, str]) -> None:
+    """The saturation check reads every resource's use from resources.parquet; for the
+    specialist MDT it must agree with the KPI computed separately from the session events."""
+    out, _ = curve
+    t = _table(out)
+    for _, row in t.iterrows():
+        reps = pd.read_csv(
+            out / f"slots_per_session_{int(row['slots_per_session']):04d}" / "replications.csv"
+        )
+        kpi = reps["specialist_mdt_utilisation__north_west"].mean()
+        assert row["utilisation"] == pytest.approx(kpi, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("resource", "kpi", "target", "unit"),
+    [
+        ("prrt", "prrt_wait_days_median", "60", "slots_per_session"),
+        ("histopathology.north_west", "histology_28d_share__north_west", "0.01", "servers"),
+    ],
+)
+def test_every_capacity_resource_reports_its_utilisation(
+    tmp_path: Path, resource: str, kpi: str, target: str, unit: str
+) -> None:
+    """Sizing PRRT (national sessions) or pathology (a regional server pool) reports the
+    utilisation of each candidate and flags a saturated one: before, only the specialist MDT
+    had a utilisation KPI, so any other sizing could recommend a saturated capacity."""
+    out = tmp_path / "sized"
+    args = ["size", str(BASELINE), "--resource", resource, "--kpi", kpi, "--target", target]
+    assert main([*args, "--min", "1", "--max", "40", *RUN, "--out", str(out)]) == 0
+    t = _table(out)
+    assert t["utilisation"].notna().all() and (t["utilisation"] > 0).all()
+    assert t.sort_values(unit)["utilisation"].is_monotonic_decreasing
+    assert (t["saturated"] == (t["utilisation"] > 0.95)).all()
