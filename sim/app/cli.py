@@ -680,8 +680,26 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     missed = [f.target.name for f in result.after if not f.consistent]
     if missed:
         print("targets still missed: " + ", ".join(missed))
+    _warn_capacity_scale(result.population_scale, [f.target.kpi for f in result.after])
     print(f"overlay: {result.overlay}; report: {result.report}; record: {result.record}")
     return EXIT_OK
+
+
+def _warn_capacity_scale(scale: float, kpis: list[str]) -> None:
+    """Warn (stderr) when KPIs set by queues at finite capacity were computed below the scale
+    where their bias stays within the full-scale CI (README, 'Scale')."""
+    from sim.core.constants import MIN_CAPACITY_SCALE
+    from sim.measures.kpis import REGISTRY
+    from sim.measures.registry import view
+
+    capacity = set(view(REGISTRY, "capacity"))
+    hit = sorted({k for k in kpis if k.partition("__")[0] in capacity})
+    if scale < MIN_CAPACITY_SCALE and hit:
+        print(
+            f"caution: at population scale {scale:g} these capacity KPIs are biased, not only "
+            f"noisier (below {MIN_CAPACITY_SCALE:g}; README, 'Scale'): {', '.join(hit)}",
+            file=sys.stderr,
+        )
 
 
 def cmd_psa(args: argparse.Namespace) -> int:

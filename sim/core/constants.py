@@ -13,3 +13,9 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 """A scenario name, usable as one folder or file name anywhere: letters, digits, ``_ . -``,
 starting with a letter or digit (so never ``.``, ``..``, hidden or a path)."""
 NAME_MAX_LENGTH = 100
+
+MIN_CAPACITY_SCALE = 0.5
+"""The smallest population scale at which KPIs set by queues at finite capacity (the KPI
+registry's "capacity" view) stay within the full-scale 95% CI of current practice, as measured
+by ``scripts/scale_bias.py`` (README, "Scale"). Below it the report, ``nenpath size`` and
+``nenpath calibrate`` warn that such figures are biased, not only noisier."""

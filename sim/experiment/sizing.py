@@ -62,6 +62,7 @@ import pandas as pd
 
 from sim.core import io
 from sim.core.calendar import Calendar
+from sim.core.constants import MIN_CAPACITY_SCALE
 from sim.core.errors import ReplicationError, RunControlError
 from sim.experiment.analysis import t_interval
 from sim.experiment.runner import fingerprint, run_experiment
@@ -710,6 +711,12 @@ def _message(
         parts.append(
             f"At population scale {scale:g} capacity moves in steps of about {step:.3g} England "
             f"{res.unit.replace('_', ' ')}; use --scale 1 for the exact number."
+        )
+    if scale < MIN_CAPACITY_SCALE:
+        parts.append(
+            f"Caution: below population scale {MIN_CAPACITY_SCALE:g} the waits and standards set "
+            "by queues are biased, not only noisier (fewer slots per queue wait longer at the "
+            "same utilisation; README, 'Scale'): confirm the answer at --scale 1."
         )
     return " ".join(parts)
 

@@ -148,20 +148,26 @@ REGISTRY: dict[str, Kpi] = {
         "share",
         HIGHER,
         "the share of urgent referrals diagnosed within 28 days",
-        show=("table", "headline", "cli", "psa"),
+        show=("table", "headline", "cli", "psa", "capacity"),
     ),
     "histology_28d_share": Kpi(
-        "Urgent referrals with a histological diagnosis within 28 days", "share", HIGHER
+        "Urgent referrals with a histological diagnosis within 28 days",
+        "share",
+        HIGHER,
+        show=("capacity",),
     ),
     "dtt_31d_share": Kpi(
-        "First treatments within 31 days of decision to treat", "share", HIGHER, show=("table",)
+        "First treatments within 31 days of decision to treat",
+        "share",
+        HIGHER,
+        show=("table", "capacity"),
     ),
     "rtt_62d_share": Kpi(
         "First treatments within 62 days of referral or upgrade",
         "share",
         HIGHER,
         "the share treated within 62 days of referral",
-        show=("table", "headline", "cli", "psa", "range"),
+        show=("table", "headline", "cli", "psa", "range", "capacity"),
     ),
     "specialist_mdt_discussed_share": Kpi(
         "Share of new patients discussed at a specialist NET MDT",
@@ -175,10 +181,10 @@ REGISTRY: dict[str, Kpi] = {
         "days",
         LOWER,
         "the median time from diagnosis to specialist MDT discussion",
-        show=("table", "headline", "cli", "range"),
+        show=("table", "headline", "cli", "range", "capacity"),
     ),
     "diagnosis_to_specialist_mdt_days_p90": Kpi(
-        "90th centile diagnosis to specialist MDT discussion", "days", LOWER
+        "90th centile diagnosis to specialist MDT discussion", "days", LOWER, show=("capacity",)
     ),
     **{
         f"specialist_mdt_within_{d}d_share": Kpi(
@@ -186,7 +192,7 @@ REGISTRY: dict[str, Kpi] = {
             f"{d} days of diagnosis",
             "share",
             HIGHER,
-            show=("table", "psa") if d == 14 else (),
+            show=("table", "psa", "capacity") if d == 14 else ("capacity",),
         )
         for d in (14, 21, 28)
     },
@@ -194,19 +200,19 @@ REGISTRY: dict[str, Kpi] = {
         "MDT re-discussions (progressions, reviews) per year", "per_year"
     ),
     "specialist_mdt_utilisation": Kpi(
-        "Specialist MDT slots used / offered", "share", show=("table", "cli")
+        "Specialist MDT slots used / offered", "share", show=("table", "cli", "capacity")
     ),
     "specialist_mdt_backlog_mean": Kpi(
         "Mean cases left waiting after a specialist MDT meeting (England-scaled)",
         "count",
         LOWER,
-        show=("table",),
+        show=("table", "capacity"),
     ),
     "pet_wait_days_median": Kpi(
-        "Median wait for Ga-68 DOTATATE PET", "days", LOWER, show=("table",)
+        "Median wait for Ga-68 DOTATATE PET", "days", LOWER, show=("table", "capacity")
     ),
     "prrt_wait_days_median": Kpi(
-        "Median wait for the first PRRT cycle", "days", LOWER, show=("table",)
+        "Median wait for the first PRRT cycle", "days", LOWER, show=("table", "capacity")
     ),
     "one_year_survival_share": Kpi(
         "Share alive one year after diagnosis",
@@ -690,6 +696,8 @@ RESOURCE_COLUMNS = [
     "offered",
     "used",
     "utilisation",
+    "wait_days_median",
+    "waiting_mean",
 ]
 """Columns of :func:`resource_utilisation`."""
 
@@ -711,6 +719,13 @@ def resource_utilisation(result: RunResult, ev: pd.DataFrame | None = None) -> p
     ``utilisation`` = used / offered. Delays have no capacity and get no row. Slots and
     server-days are those of the run (not England-scaled); ``capacity`` is slots per session
     or servers, as run.
+
+    ``wait_days_median``: median wait from joining the resource's queue (QUEUE_JOIN in the
+    window) to service starting there (the patient's next SERVICE_START at it); a case still
+    waiting at the horizon, or leaving the queue unserved (death), counts as waiting longer
+    than any served case. ``waiting_mean``: time-average number of cases waiting in the window,
+    England-scaled (divided by the population scale): by Little's law, arrivals a day x mean
+    wait.
     """
     ev = events_frame(result) if ev is None else ev
     w0, h = result.warmup_days, result.horizon_days
@@ -743,6 +758,9 @@ def resource_utilisation(result: RunResult, ev: pd.DataFrame | None = None) -> p
             )
         else:
             continue
+        wait, waiting = _queue_waits(
+            ev[mine & ((kind == K.QUEUE_JOIN) | (kind == K.SERVICE_START))], w0, h
+        )
         rows.append(
             {
                 "resource": r.name,
@@ -753,6 +771,8 @@ def resource_utilisation(result: RunResult, ev: pd.DataFrame | None = None) -> p
                 "offered": offered,
                 "used": used,
                 "utilisation": used / offered if offered and offered == offered else float("nan"),
+                "wait_days_median": wait,
+                "waiting_mean": waiting / result.population_scale,
             }
         )
     return pd.DataFrame(rows, columns=RESOURCE_COLUMNS)
@@ -767,6 +787,36 @@ def instance_utilisation(resources: pd.DataFrame, base: str, region: str | None)
     rows = resources[(resources["base"] == base) & (resources["region"] == (region or "national"))]
     values = rows["utilisation"].to_numpy(dtype=float)
     return float(values.mean()) if len(values) and np.isfinite(values).all() else float("nan")
+
+
+def _queue_waits(qs: pd.DataFrame, w0: float, h: float) -> tuple[float, float]:
+    """(median wait of the queue joins in ``[w0, h]``, time-average number waiting in it) from
+    one resource's QUEUE_JOIN and SERVICE_START events: each join is served by the same
+    patient's first SERVICE_START at the resource at or after it. Unserved joins wait until the
+    horizon (for the mean number waiting) and longer than every served one (for the median)."""
+    if qs.empty or h <= w0:
+        return float("nan"), 0.0
+    qs = qs.sort_values("time", kind="stable")
+    joins = qs.loc[qs["kind"] == K.QUEUE_JOIN, ["patient", "time"]]
+    starts = qs.loc[qs["kind"] == K.SERVICE_START, ["patient", "time"]].rename(
+        columns={"time": "start"}
+    )
+    joins = joins[joins["time"] <= h]
+    if joins.empty:
+        return float("nan"), 0.0
+    paired = pd.merge_asof(
+        joins, starts.sort_values("start"), left_on="time", right_on="start", by="patient",
+        direction="forward",
+    )  # fmt: skip
+    start = paired["start"].to_numpy(dtype=float)
+    join = paired["time"].to_numpy(dtype=float)
+    end = np.where(np.isnan(start) | (start > h), h, start)
+    waiting_days = np.clip(np.minimum(end, h) - np.maximum(join, w0), 0.0, None).sum()
+    in_window = join >= w0
+    if not in_window.any():
+        return float("nan"), float(waiting_days / (h - w0))
+    wait = np.where(np.isnan(start), np.inf, start - join)[in_window]
+    return float(np.median(wait)), float(waiting_days / (h - w0))
 
 
 def _server_days_on_duty(

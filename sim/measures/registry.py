@@ -39,6 +39,8 @@ VIEWS: dict[str, str] = {
     "psa": "summarised by default by the probabilistic sensitivity analysis",
     "range": "its gap between regions (highest - lowest) is a derived KPI, the equity measure",
     "range_headline": "its gap between regions is also a headline sentence",
+    "capacity": "set by queues at finite capacity, so biased at a small population scale "
+    "(fewer servers per queue wait longer at the same utilisation; README, 'Scale')",
 }
 """The views a KPI can be tagged with (``Kpi.show``). Within a view, KPIs appear in registry
 order."""

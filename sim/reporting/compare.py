@@ -275,6 +275,8 @@ UTILISATION_COLUMNS = [
     "ci_low",
     "ci_high",
     "n",
+    "wait_days_median",
+    "waiting_mean",
 ]
 
 
@@ -284,7 +286,8 @@ def utilisation_table(resources: pd.DataFrame, names: list[str]) -> pd.DataFrame
     slots used cannot exceed those offered; non-negative for server pools, whose services may run
     past a shift's end). ``resources`` holds :func:`sim.measures.kpis.resource_utilisation` rows
     with ``scenario`` and ``replication``. Columns :data:`UTILISATION_COLUMNS`, in the order of
-    ``names`` and of the resources."""
+    ``names`` and of the resources; the median wait and the mean number waiting are means over
+    replications."""
     rows = []
     order = list(dict.fromkeys(resources["resource"]))
     for s in names:
@@ -308,9 +311,20 @@ def utilisation_table(resources: pd.DataFrame, names: list[str]) -> pd.DataFrame
                     "ci_low": lo,
                     "ci_high": hi,
                     "n": n,
+                    "wait_days_median": _mean_of(g, "wait_days_median"),
+                    "waiting_mean": _mean_of(g, "waiting_mean"),
                 }
             )
     return pd.DataFrame(rows, columns=UTILISATION_COLUMNS)
+
+
+def _mean_of(g: pd.DataFrame, column: str) -> float:
+    """Mean over replications of a column (NaN if a run stored before it was recorded, or if
+    any replication's value is NaN or infinite: a median wait nobody reached)."""
+    if column not in g:
+        return math.nan
+    values = g[column].to_numpy(dtype=float)
+    return float(values.mean()) if len(values) and np.isfinite(values).all() else math.nan
 
 
 def lookup(table: pd.DataFrame, kpi: str, scenario: str) -> dict[str, float]:

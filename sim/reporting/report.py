@@ -45,6 +45,7 @@ from sim.measures.economics import economic_headlines, write_economics
 from sim.measures.kpis import REGISTRY
 from sim.measures.registry import view
 from sim.reporting import plots
+from sim.reporting.answers import answers_section, regional_headlines, regional_lever
 from sim.reporting.compare import (
     BREACH_MILESTONES,
     BREACH_STEPS,
@@ -431,8 +432,15 @@ def _build_report(folder: Path) -> ReportResult:
     # Headlines, explanations, figures and headings name scenarios by their files' titles.
     with scenario_titles(titles_of(resolved)):
         by_scenario = headlines_by_scenario(table, base)
+        for scen in names[1:]:
+            lever = regional_lever(resolved[base], resolved.get(scen, {}))
+            if lever:  # a regional lever: its effect where it acts comes first
+                by_scenario[scen] = regional_headlines(table, base, scen, lever) + by_scenario.get(
+                    scen, []
+                )
         economics = write_economics(folder, reps, base)  # ICERs: economics.csv
-        for scen, line in economic_headlines(reps, base, scenario_label).items():
+        econ_lines = economic_headlines(reps, base, scenario_label)
+        for scen, line in econ_lines.items():
             by_scenario.setdefault(scen, []).insert(0, line)
         lines = [line for group in by_scenario.values() for line in group]
         years = float(controls.get("years", 1.0))
@@ -457,6 +465,13 @@ def _build_report(folder: Path) -> ReportResult:
             manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved
         ).replace(_REGIONS_SLOT, _regions_section(regions, names))
         page = page.replace(_UTILISATION_SLOT, _utilisation_section(utilisation, names))
+        files = {x["name"]: x.get("file") for x in manifest["scenarios"]}
+        page = page.replace(
+            _ANSWERS_SLOT,
+            answers_section(
+                table, utilisation, names, econ_lines, _relative(files.get(base)), scale
+            ),
+        )
         page = page.replace(
             _ECONOMICS_SLOT,
             economics_section(
@@ -472,6 +487,7 @@ def _build_report(folder: Path) -> ReportResult:
                 png=plots.png_base64,
             ),
         )
+    page = with_contents(page, folder)
     path = folder / REPORT_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
@@ -550,6 +566,10 @@ padding:.6em 1em}
 pre{background:#f6f6f6;padding:.8em;font-size:.8em;overflow-x:auto}
 details{margin:.6em 0}summary{cursor:pointer;font-weight:bold}
 .small{font-size:.85em;color:#555}
+.box{border:1px solid #1b6ca8;border-radius:6px;padding:.2em 1em .6em;margin:1em 0;
+background:#f7fafd}.box h3{margin-top:.6em}
+nav.toc{font-size:.9em;columns:2;background:#f6f6f6;padding:.5em 1em}
+nav.toc a{display:block}
 """
 
 
@@ -643,6 +663,40 @@ def _breach_table(steps: pd.DataFrame, names: list[str]) -> str:
 
 
 _REGIONS_SLOT = "<!-- every KPI by region -->"
+_ANSWERS_SLOT = "<!-- answer boxes -->"
+_TOC_SLOT = "<!-- table of contents -->"
+DATA_FILES = (COMPARISON_FILE, REGIONS_FILE, UTILISATION_FILE, "economics.csv")
+
+
+def with_contents(page: str, folder: Path) -> str:
+    """``page`` with a table of contents (every section heading with an id, in order) and
+    the data files written beside the report as downloads carried inside the page (data:
+    links: the page still loads nothing from elsewhere)."""
+    heads = re.findall(r"<h2 id=['\"]([\w-]+)['\"]>(.*?)</h2>", page)
+    links = "".join(f"<a href='#{i}'>{t}</a>" for i, t in heads)
+    data = ", ".join(
+        f"<a download='{f}' href='data:text/csv;base64,"
+        f"{base64.b64encode((folder / f).read_bytes()).decode()}'>{f}</a>"
+        for f in DATA_FILES
+        if (folder / f).is_file()
+    )
+    nav = f"<nav class='toc' aria-label='Contents'><b>Contents</b>{links}</nav>"
+    if data:
+        nav += f"<p class='small'>Download the numbers: {data} (also beside this report).</p>"
+    return page.replace(_TOC_SLOT, nav, 1)
+
+
+def _relative(path: str | None) -> str | None:
+    """A scenario file's path as the user would type it: relative to the working directory
+    when it is under it."""
+    if not path:
+        return None
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
+    except ValueError:  # another drive (Windows)
+        return path
+
+
 _UTILISATION_SLOT = "<!-- utilisation of every capacity resource -->"
 _ECONOMICS_SLOT = "<!-- outcomes and costs (sim/economics_report.py) -->"
 
@@ -1191,13 +1245,15 @@ def _page(
 years after a {_num(c.get("warmup_years", ""))}-year warm-up, seed {_num(c.get("seed", ""))},
 population scale {_num(scale)}. Ranges in brackets are 95% confidence intervals.</p>
 {warn}{small}
-<h2>Headlines</h2>{head_items}
-<h2>Key results</h2>
+{_TOC_SLOT}
+{_ANSWERS_SLOT}
+<h2 id='headlines'>Headlines</h2>{head_items}
+<h2 id='key-results'>Key results</h2>
 <p>Mean over replications (95% CI), and the paired difference from
 {_e(scenario_label(names[0]))} (95% CI; bold where the interval excludes zero). Every KPI,
 England and by region, is in <code>comparison.csv</code>.</p>
 {_kpi_table(table, names, TABLE_KPIS)}
-<h2>How long people wait</h2>
+<h2 id='waits'>How long people wait</h2>
 {
         _img(
             figs,
@@ -1209,7 +1265,7 @@ England and by region, is in <code>comparison.csv</code>.</p>
             "target.",
         )
     }
-<h2>Stage at diagnosis</h2>
+<h2 id='stage'>Stage at diagnosis</h2>
 {
         _img(
             figs,
@@ -1219,7 +1275,7 @@ England and by region, is in <code>comparison.csv</code>.</p>
             "advance while undiagnosed.",
         )
     }
-<h2>NHS waiting-time standards</h2>
+<h2 id='standards'>NHS waiting-time standards</h2>
 {
         _img(
             figs,
@@ -1241,7 +1297,7 @@ England and by region, is in <code>comparison.csv</code>.</p>
         )
     }
 {_breach_table(steps, names)}
-<h2>Specialist MDT backlog over time</h2>
+<h2 id='backlog'>Specialist MDT backlog over time</h2>
 {
         _img(
             figs,
@@ -1251,9 +1307,9 @@ England and by region, is in <code>comparison.csv</code>.</p>
             "England-scaled (divided by the population scale). Grey: warm-up (not measured).",
         )
     }
-<h2>Capacity resources: how much is used</h2>
+<h2 id='capacity'>Capacity resources: how much is used</h2>
 {_UTILISATION_SLOT}
-<h2>Regions</h2>
+<h2 id='regions'>Regions</h2>
 {
         _img(
             figs,
@@ -1267,9 +1323,9 @@ England and by region, is in <code>comparison.csv</code>.</p>
 {_range_table(table, names)}
 {_REGIONS_SLOT}
 {_ECONOMICS_SLOT}
-<h2 id="closing">Closing note: effects opposite to what the levers imply</h2>
+<h2 id='closing'>Closing note: effects opposite to what the levers imply</h2>
 {_closing(unexpected)}
-<h2>Methods (STRESS-DES)</h2>
+<h2 id='methods'>Methods (STRESS-DES)</h2>
 {_methods(manifest, names, resolved, sources, descriptions)}
 <p class="small">Built by <code>nenpath report</code> from the stored results in this folder
 (manifest.json, replications.csv, patients.parquet, series.parquet, scenario_sources.json).

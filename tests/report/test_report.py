@@ -155,8 +155,10 @@ def test_every_kpi_by_region_in_a_table_and_a_downloadable_csv(run: Path) -> Non
                 assert r[col] == pytest.approx(expect[col], nan_ok=True), (name, col)
     assert {"rtt_62d_share", "distant_diagnosed_per_year"} <= set(regions["kpi"])
     page = (run / "report.html").read_text()
-    (data,) = re.findall(r"download='regions.csv' href='data:text/csv;base64,([^']+)'", page)
-    assert base64.b64decode(data) == (run / "regions.csv").read_bytes()
+    links = re.findall(r"download='regions.csv' href='data:text/csv;base64,([^']+)'", page)
+    assert len(links) == 2  # in its section and in the contents
+    for data in links:
+        assert base64.b64decode(data) == (run / "regions.csv").read_bytes()
     assert page.count("every KPI by region</summary>") == 2
 
 
@@ -178,8 +180,10 @@ def test_utilisation_of_every_capacity_resource(run: Path) -> None:
         kpi = f"specialist_mdt_utilisation__{r['region']}"
         assert r["utilisation"] == pytest.approx(table.loc[(kpi, r["scenario"]), "mean"])
     page = (run / "report.html").read_text()
-    (data,) = re.findall(r"download='utilisation.csv' href='data:text/csv;base64,([^']+)'", page)
-    assert base64.b64decode(data) == (run / "utilisation.csv").read_bytes()
+    links = re.findall(r"download='utilisation.csv' href='data:text/csv;base64,([^']+)'", page)
+    assert len(links) == 2  # in its section and in the contents
+    for data in links:
+        assert base64.b64decode(data) == (run / "utilisation.csv").read_bytes()
     assert "<h4>histopathology (servers)</h4>" in page
 
 
@@ -287,3 +291,16 @@ def test_outcomes_and_costs_section_headline_and_icer_file(run: Path) -> None:
     assert len(rows) > 40
     unsourced = [k for k, src in rows if not (re.search(r"\[S\d+", src) or "assumption" in src)]
     assert not unsourced, unsourced
+
+
+def test_first_screen_answers_each_user_with_contents(run: Path) -> None:
+    page = (run / "report.html").read_text()
+    for box in ("For campaigners", "For NHS planners", "For policy analysts"):
+        assert box in page
+    assert page.index("At a glance") < page.index("id='headlines'")
+    nav = re.search(r"<nav class='toc'.*?</nav>", page, re.S)
+    assert nav is not None
+    for anchor in re.findall(r"href='#([\w-]+)'", nav.group(0)):
+        assert f"id='{anchor}'" in page, anchor
+    assert "download='comparison.csv'" in page
+    assert "nenpath size " in page  # the planner's next command

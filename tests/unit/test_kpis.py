@@ -197,6 +197,16 @@ def _capacity_result() -> RunResult:
         (140, 1, K.SERVICE_START, 1, 0),
         (160, 1, K.SERVICE_END, 1, 0),
         (290, 2, K.SERVICE_START, 1, 0),
+        # its queue: joins in the window wait 5 (115-120), 5 (135-140: the same patient's next
+        # start), 20 (270-290) and forever (280, unserved: longer than any); median 12.5. Case-
+        # days waiting in the window: 5 + 5 + 20 + 20 (280 to the horizon) + 200 (joined at 60,
+        # never served, waits the whole window) + 0 (80-90, before it) = 250 over 200 days.
+        (80, 0, K.QUEUE_JOIN, 1, 0),
+        (60, 9, K.QUEUE_JOIN, 1, 0),
+        (115, 1, K.QUEUE_JOIN, 1, 0),
+        (135, 1, K.QUEUE_JOIN, 1, 0),
+        (270, 2, K.QUEUE_JOIN, 1, 0),
+        (280, 6, K.QUEUE_JOIN, 1, 0),
         # a delay: no capacity, no row
         (150, 5, K.SERVICE_START, 2, 0),
         # a scheduled pool: 1 server on duty from 0, 3 from 150, none from 200: 50 + 150 = 200
@@ -231,6 +241,9 @@ def test_resource_utilisation_by_hand() -> None:
     pool = u.loc["histopathology.london"]
     assert (pool["offered"], pool["used"]) == (400, 50)
     assert pool["utilisation"] == pytest.approx(0.125)
+    assert pool["wait_days_median"] == pytest.approx(12.5)
+    assert pool["waiting_mean"] == pytest.approx(250 / 200)
+    assert math.isnan(mdt["wait_days_median"]) and mdt["waiting_mean"] == 0.0
     scheduled = u.loc["surgery"]
     assert (scheduled["offered"], scheduled["used"], scheduled["region"]) == (200, 20, "national")
     assert scheduled["utilisation"] == pytest.approx(0.1)
