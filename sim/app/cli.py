@@ -355,8 +355,9 @@ def _version() -> str:
 
 
 def kpi_rows(pattern: str | None = None) -> list[tuple[str, str, str]]:
-    """``(name, unit, meaning)`` of every KPI and derived KPI whose name or meaning
-    contains ``pattern`` (case-insensitive) or whose name matches it as a shell pattern."""
+    """``(name, unit, meaning [views])`` of every KPI and derived KPI whose name or meaning
+    contains ``pattern`` (case-insensitive), whose name matches it as a shell pattern, or which
+    is in the view it names (``capacity``, ``headline``: :data:`sim.measures.registry.VIEWS`)."""
     from fnmatch import fnmatchcase
 
     from sim.measures.kpis import DERIVED_KPIS, KINDS, KPIS
@@ -367,10 +368,12 @@ def kpi_rows(pattern: str | None = None) -> list[tuple[str, str, str]]:
         if (
             p not in name.lower()
             and p not in info.label.lower()
+            and p not in info.show
             and not fnmatchcase(name, pattern or "")
         ):
             continue
-        rows.append((name, KINDS[info.kind].unit, info.label))
+        views = f" [{', '.join(info.show)}]" if info.show else ""
+        rows.append((name, KINDS[info.kind].unit, info.label + views))
     return rows
 
 
@@ -387,7 +390,8 @@ def cmd_kpis(args: argparse.Namespace) -> int:
     print(
         f"{len(rows)} KPI(s). Each is also reported per NHS region as <kpi>__<region>, except "
         "the gaps between regions (*_region_range); the people-a-year counts derived from the "
-        "others, and those gaps, are computed when scenarios are compared."
+        "others, and those gaps, are computed when scenarios are compared. In brackets, the "
+        "views that show a KPI (e.g. 'nenpath kpis capacity': KPIs biased at a small --scale)."
     )
     return EXIT_OK
 

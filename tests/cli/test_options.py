@@ -62,6 +62,9 @@ def test_kpis_pattern_filters_by_name_meaning_or_shell_pattern(
     ranges = {r[0] for r in kpi_rows("*_region_range")}
     assert ranges == {k for k in DERIVED_KPIS if k.endswith("_region_range")} and ranges
     assert main(["kpis", "days_p90"]) == 0
+    capacity = {r[0] for r in kpi_rows("capacity")}
+    assert {"rtt_62d_share", "pet_wait_days_median"} <= capacity
+    assert "diagnosed_per_year" not in capacity
     assert "diagnosis_to_specialist_mdt_days_p90" in capsys.readouterr().out
     assert main(["kpis", "no such kpi"]) == 2
     assert "no KPI matches" in capsys.readouterr().err
