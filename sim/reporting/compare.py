@@ -773,9 +773,12 @@ class _Why:
             if pet_s - pet_b >= 0.5
             else ""
         )
+        u_b = lookup(self.table, "specialist_mdt_utilisation", self.base)["mean"]
+        u_s = lookup(self.table, "specialist_mdt_utilisation", self.scen)["mean"]
+        fuller = "the meetings are fuller" if u_s > u_b else "the meetings have more slots"
         return (
             "More patients are discussed at a specialist MDT (share "
-            f"{self.ch('specialist_mdt_discussed_share')}) and the meetings are fuller "
+            f"{self.ch('specialist_mdt_discussed_share')}); {fuller} "
             f"(utilisation {self.ch('specialist_mdt_utilisation')}).{pet} The interval is "
             f"counted from diagnosis, so any wait added before the meeting shows here."
             f"{self.rounding}"
@@ -837,13 +840,24 @@ class _Why:
             "spread_before_diagnosis_per_year",
         ) and (c is not None):
             b, s = c.distant_share_both
-            return (
+            text = (
                 f"Among the people diagnosed under both, {100 * b:.1f}% and {100 * s:.1f}% are "
                 f"distant at diagnosis. About {c.added_per_year:,.0f} people a year are "
                 "diagnosed only under this scenario (under the base they died undiagnosed or "
                 f"were diagnosed later); {100 * c.distant_share_added:.0f}% of them "
                 "are distant."
             )
+            true = lookup(self.table, "spread_at_diagnosis_share", self.scen)
+            found = lookup(self.table, "stage_distant_at_diagnosis_share", self.scen)
+            if found["diff_vs_base"] > 0 and true["diff_vs_base"] < found["diff_vs_base"]:
+                d_true = fmt_diff("spread_at_diagnosis_share", true["diff_vs_base"])
+                d_found = fmt_diff("stage_distant_at_diagnosis_share", found["diff_vs_base"])
+                text += (
+                    " Staging finds more of the spread that is there: the share whose NEN had "
+                    f"truly spread changes by {d_true}, the share staged distant by {d_found} "
+                    "(more Ga-68 PET finds spread that CT missed: stage migration, not harm)."
+                )
+            return text
         if kpi == "pet_wait_days_median":
             b, s = self.step("pet")
             return (

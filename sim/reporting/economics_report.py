@@ -11,6 +11,7 @@ this module depends on nothing in it.
 from __future__ import annotations
 
 import html
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +57,7 @@ def cost_bars(table: pd.DataFrame, names: list[str], label: Callable[[str], str]
         if not values.any():
             continue
         ax.bar(
-            [label(s) for s in names],
+            [textwrap.fill(label(s), 16) for s in names],
             values,
             bottom=bottom,
             label=c.replace("_", " "),

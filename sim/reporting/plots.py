@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -133,53 +134,89 @@ def interval_ecdfs(patients: pd.DataFrame, scenarios: list[str]) -> Figure:
         ax.set_xlabel("days (axis cut at the 95th centile)", fontsize=8)
         ax.set_ylabel("share of patients", fontsize=8)
         ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
+    _figure_legend(fig, axes.flat[0], len(scenarios))
     return fig
 
 
-def stage_shares(patients: pd.DataFrame, scenarios: list[str]) -> pd.DataFrame:
-    """Share of diagnosed patients at each stage, per scenario and replication."""
-    p = patients[patients["stage_at_diagnosis"].notna()]
-    counts = (
-        p.groupby(["scenario", "replication"], observed=True)["stage_at_diagnosis"]
-        .value_counts(normalize=True)
-        .unstack(fill_value=0.0)
-    )
-    counts = counts.reindex(columns=list(STAGES), fill_value=0.0).reset_index()
-    return counts[counts["scenario"].isin(scenarios)]
+def stage_counts(
+    patients: pd.DataFrame, scenarios: list[str], years: float, scale: float
+) -> pd.DataFrame:
+    """People a year diagnosed at each stage (England-scaled), per scenario and replication:
+    the stage staging found (as registries record it)."""
+    p = patients[patients["stage_at_diagnosis"].notna() & patients["scenario"].isin(scenarios)]
+    counts = p.groupby(["scenario", "replication"], observed=True)[
+        "stage_at_diagnosis"
+    ].value_counts().unstack(fill_value=0).reindex(columns=list(STAGES), fill_value=0).astype(
+        float
+    ) / (years * scale)
+    return counts.reset_index()
 
 
-def stage_bars(shares: pd.DataFrame, scenarios: list[str]) -> Figure:
-    """Stage at diagnosis: mean share per stage and scenario, with 95% CI over replications
-    (logit scale, :func:`sim.experiment.analysis.bounded_interval`: within 0-100%)."""
-    from sim.experiment.analysis import bounded_interval
+def stage_bars(counts: pd.DataFrame, scenarios: list[str]) -> Figure:
+    """Stage at diagnosis: people a year per stage and scenario (95% CI over replications,
+    non-negative), each scenario's bar labelled with its paired difference from the first
+    scenario (95% CI; "n.s." where it includes zero)."""
+    from sim.experiment.analysis import bounded_interval, t_interval
 
-    fig = Figure(figsize=(8, 3.8))
+    fig = Figure(figsize=(8, 4.2))
     ax = fig.subplots()
     width = 0.8 / max(len(scenarios), 1)
     x = np.arange(len(STAGES))
+    base = counts[counts["scenario"] == scenarios[0]].set_index("replication")
+    top = 0.0
     for i, scen in enumerate(scenarios):
-        g = shares[shares["scenario"] == scen]
-        stats = [bounded_interval(g[s].to_numpy(dtype=float), 0.0, 1.0) for s in STAGES]
+        g = counts[counts["scenario"] == scen].set_index("replication")
+        stats = [bounded_interval(g[s].to_numpy(dtype=float), 0.0, np.inf) for s in STAGES]
         mean = np.array([m for m, _, _, _ in stats])
         err = _yerr(stats)
+        xs = x + (i - (len(scenarios) - 1) / 2) * width
         ax.bar(
-            x + (i - (len(scenarios) - 1) / 2) * width,
-            100 * mean,
-            width,
-            yerr=100 * err,
-            capsize=3,
-            color=colour(i),
+            xs, mean, width, yerr=err, capsize=3, color=colour(i),
             label=scenario_label(scen, short=True),
-        )
+        )  # fmt: skip
+        top = max(top, float(np.nanmax(mean + err[1])))
+        if i == 0:
+            continue
+        for j, stage in enumerate(STAGES):
+            diff = (g[stage] - base[stage].reindex(g.index)).to_numpy(dtype=float)
+            d, lo, hi, _ = t_interval(diff)
+            sig = not (lo <= 0 <= hi) if lo == lo else False
+            text = f"{d:+,.0f}" + (f"\n[{lo:+,.0f}, {hi:+,.0f}]" if sig else "\nn.s.")
+            ax.text(
+                xs[j], mean[j] + err[1][j], text, ha="center", va="bottom", fontsize=6.5,
+                fontweight="bold" if sig else "normal",
+            )  # fmt: skip
+    ax.set_ylim(0, top * 1.22)
     ax.set_xticks(x, [s.capitalize() for s in STAGES])
-    ax.set_ylabel("% of people diagnosed")
-    ax.set_title("Stage at diagnosis (error bars: 95% CI over replications)", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_ylabel("people diagnosed a year (England)")
+    ax.set_title(
+        f"Stage at diagnosis; labels: difference from {scenario_label(scenarios[0], short=True)}"
+        " a year [95% CI]",
+        fontsize=10,
+    )
+    _legend_below(ax, len(scenarios))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def _figure_legend(fig: Figure, ax: Any, entries: int) -> None:
+    """One legend for a figure of panels, in a row beneath them all (never over data); lays
+    the figure out."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(entries, 4), fontsize=8.5, frameon=False
+    )
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+
+
+def _legend_below(ax: Any, entries: int, below: float = 0.12) -> None:
+    """The legend under the axes (``below`` axes-heights down, clear of the tick labels), in
+    one row where it fits: it never covers data."""
+    ax.legend(
+        fontsize=8, ncol=min(entries, 4), loc="upper center", bbox_to_anchor=(0.5, -below),
+        frameon=False,
+    )  # fmt: skip
 
 
 def _yerr(stats: list[tuple[float, float, float, int]]) -> np.ndarray:
@@ -221,7 +258,7 @@ def standards_bars(table: pd.DataFrame, scenarios: list[str]) -> Figure:
     ax.set_ylim(0, 105)
     ax.set_ylabel("% meeting the standard")
     ax.set_title("NHS cancer waiting-time standards (dashed: operational threshold)", fontsize=10)
-    ax.legend(fontsize=8, loc="lower right")
+    _legend_below(ax, len(scenarios), below=0.2)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
@@ -292,7 +329,7 @@ def backlog_lines(
         "Specialist MDT backlog after each week's meetings (shaded: range over replications)",
         fontsize=10,
     )
-    ax.legend(fontsize=8, loc="upper left")
+    _legend_below(ax, len(scenarios) + 1)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
@@ -332,6 +369,5 @@ def regional_dots(table: pd.DataFrame, scenarios: list[str]) -> Figure:
         ax.invert_yaxis()
         ax.set_title(label, fontsize=9.5)
         ax.grid(axis="x", alpha=0.3)
-    axes.flat[0].legend(fontsize=7.5, loc="best")
-    fig.tight_layout()
+    _figure_legend(fig, axes.flat[0], len(scenarios))
     return fig
