@@ -17,8 +17,10 @@ Method
   replication *k* sees the same patients whatever the capacity; differences between candidates
   are capacity, not noise.
 * **With 95% confidence.** A candidate meets the target only if the bound of the KPI's 95%
-  t-interval over replications does (the lower bound for "at least", the upper for "at most"),
-  not merely its mean.
+  interval over replications does (the lower bound for "at least", the upper for "at most"),
+  not merely its mean. The interval keeps within the KPI's bounds
+  (:func:`sim.experiment.analysis.bounded_interval`: logit scale for shares, log scale for
+  waits and counts), so it never claims a share above 1 or a negative wait.
 * **And keeping up with demand.** A candidate whose resource is saturated (mean utilisation
   above ``--max-utilisation``, default :data:`MAX_UTILISATION`; every sessions or server-pool
   resource reports it, from the run's ``resources.parquet``; unlimited slots have none)
@@ -64,9 +66,9 @@ from sim.core import io
 from sim.core.calendar import Calendar
 from sim.core.constants import MIN_CAPACITY_SCALE
 from sim.core.errors import ReplicationError, RunControlError
-from sim.experiment.analysis import t_interval
+from sim.experiment.analysis import bounded_interval, t_interval
 from sim.experiment.runner import fingerprint, run_experiment
-from sim.measures.kpis import KPI_DESCRIPTIONS, instance_utilisation, kpi_info
+from sim.measures.kpis import KPI_DESCRIPTIONS, instance_utilisation, kpi_bounds, kpi_info
 from sim.measures.registry import HIGHER, LOWER, NEUTRAL
 from sim.model.simulation import scaled_capacity
 from sim.scenario.loader import with_changes
@@ -566,7 +568,8 @@ def _evaluate(
     # The same replications 0..n-1 at every capacity, even if a resumed folder holds more.
     reps = reps[reps["replication"] < controls.replications]
     values = reps.set_index("replication")[q.kpi].astype(float)
-    mean, ci_low, ci_high, n = t_interval(values.to_numpy())
+    # The CI keeps within the KPI's bounds (a share in 0-1, a wait non-negative).
+    mean, ci_low, ci_high, n = bounded_interval(values.to_numpy(), *kpi_bounds(q.kpi))
     util = _utilisation(folder, res, controls.replications)
     met = q.met_by(ci_low, ci_high)
     saturated = bool(util > q.max_utilisation)  # NaN (not reported) is never saturated
