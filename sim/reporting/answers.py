@@ -34,6 +34,7 @@ from sim.reporting.compare import (
     statement,
     unchanged,
 )
+from sim.reporting.plots import region_label
 from sim.scenario.schema import REGIONS
 
 
@@ -85,7 +86,13 @@ def _e(text: Any) -> str:
 
 
 def _region(r: str) -> str:
-    return r.replace("_", " ").title()
+    return "England" if r == "national" else region_label(r)
+
+
+def _lower_first(text: str) -> str:
+    """``Share of new patients discussed at a specialist NET MDT`` -> ``share of ...``
+    (acronyms kept)."""
+    return text[:1].lower() + text[1:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +171,7 @@ def regional_headlines(
     ]
     for r in regions:
         for k, what in kpis.items():
-            text_what = what[0].lower() + what[1:] if what else k
+            text_what = _lower_first(what) if what else k
             line = statement(table, f"{k}__{r}", f"{text_what} in {_region(r)}", base, scenario)
             if line is not None and not unchanged(lookup(table, f"{k}__{r}", scenario)):
                 lines.append(line)
@@ -370,7 +377,7 @@ def _equity(table: pd.DataFrame, base: str, scen: str) -> str:
         b = lookup(table, k, base)
         moved.append(
             f"{word} the gap between regions in "
-            f"{_e(kpi_description(k.removesuffix('_region_range')).lower())} from "
+            f"{_e(_lower_first(kpi_description(k.removesuffix('_region_range'))))} from "
             f"{_e(fmt_value(k, b['mean']))} to {_e(fmt_value(k, s['mean']))}"
         )
     return (
