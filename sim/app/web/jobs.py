@@ -235,7 +235,7 @@ class JobState:
         return self.folder / RUN
 
 
-_PROGRESS = re.compile(r"\((\d+)/(\d+)\); elapsed (\S+), ETA (\S+)")
+_PROGRESS = re.compile(r"\((\d+)/(\d+)\); elapsed ([^,;\s]+), ETA ([^,;\s]+)")
 
 
 def _pid_alive(pid: int, folder: Path) -> bool:
