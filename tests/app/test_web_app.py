@@ -275,7 +275,7 @@ def test_stored_runs_lists_cli_and_app_folders(stored: Path, tmp_path: Path) -> 
 
 def test_compare_page_answers_a_done_request_from_disk(stored: Path, _outputs: Path) -> None:
     """The same request is answered from its folder: a finished job is shown, not rerun."""
-    s, c = load_scenario_file(BASELINE)
+    _s, c = load_scenario_file(BASELINE)
     files = (str(BASELINE), str(SCENARIOS / "ideal_pathway.toml"))
     req = jobs.Request("compare", files, 2, 1.0, 0.02, seed=c.seed, warmup_years=1.0)
     ctl = req.controls(c)
@@ -333,7 +333,7 @@ def test_to_vidigi_on_a_hand_made_log() -> None:
         {
             "entity_id": [1, 1, 1, 1, 1, 2],
             "event": ["presentation", "referral", "diagnosis", "queue_join", "treatment_start",
-                      "presentation"],  # fmt: skip
+                      "presentation"],
             "time": [100.0, 110.0, 130.0, 131.0, 150.0, 300.0],
             "resource": ["", "", "", "specialist_mdt.london", "", ""],
         }

@@ -32,11 +32,16 @@ def ci_dots(
     bars."""
     fig = go.Figure()
     k = 100.0 if percent else 1.0
-    for i, (scen, sub) in enumerate(frame.groupby("scenario", sort=False)):
+    measures = list(dict.fromkeys(frame["measure"]))
+    row = {m: i for i, m in enumerate(measures)}
+    groups = list(frame.groupby("scenario", sort=False))
+    step = 0.5 / max(len(groups), 1)  # scenarios side by side within a measure's row
+    for i, (scen, sub) in enumerate(groups):
+        offset = (i - (len(groups) - 1) / 2) * step
         fig.add_trace(
             go.Scatter(
                 x=sub["mean"] * k,
-                y=sub["measure"],
+                y=[row[m] + offset for m in sub["measure"]],
                 mode="markers",
                 name=str(scen),
                 marker=_style(i),
@@ -47,14 +52,15 @@ def ci_dots(
                     "arrayminus": (sub["mean"] - sub["ci_low"]) * k,
                 },
                 customdata=sub[["value (95% CI)"]],
-                hovertemplate="%{y}<br>%{customdata[0]}<extra>" + str(scen) + "</extra>",
+                text=sub["measure"],
+                hovertemplate="%{text}<br>%{customdata[0]}<extra>" + str(scen) + "</extra>",
             )
         )
     for measure, value in (thresholds or {}).items():
         fig.add_trace(
             go.Scatter(
                 x=[value * k],
-                y=[measure],
+                y=[row.get(measure, 0)],
                 mode="markers",
                 marker={"symbol": "line-ns", "size": 26, "line": {"width": 3, "color": "black"}},
                 name="standard's threshold",
@@ -65,12 +71,21 @@ def ci_dots(
     fig.update_layout(
         title=title,
         xaxis_title=axis,
-        scattermode="group",
         height=140 + 70 * frame["measure"].nunique(),
         margin={"l": 10, "r": 10, "t": 50, "b": 40},
         legend={"orientation": "h", "y": -0.25},
     )
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(
+        autorange="reversed", tickvals=list(range(len(measures))), ticktext=measures,
+        showgrid=False,
+    )  # fmt: skip
+    if percent:
+        fig.update_xaxes(range=[0, 105])
+    elif len(frame):
+        # A rough interval (few replications) can reach far past the values: the axis stops
+        # at three times the largest mean, and the table gives every interval in full.
+        top = min(float(frame["ci_high"].max()), 3 * float(frame["mean"].max()))
+        fig.update_xaxes(range=[0, 1.05 * top * k])
     return fig
 
 
