@@ -4,6 +4,7 @@ job folders. The real-browser run is tests/e2e/test_web_browser.py."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -354,4 +355,34 @@ def test_watch_page_animates() -> None:
     at.button(key="watch-run").click().run(timeout=120)
     assert not at.exception
     assert len(at.get("plotly_chart")) == 1
+    assert len(at.dataframe) == 1
+
+
+def test_size_page_shows_a_stored_sizing_with_todays_capacity(
+    tmp_path: Path, _outputs: Path
+) -> None:
+    """A sizing run through the app's job (the `nenpath size` command in-process here) is
+    shown with its answer in words, the curve (today's capacity marked) and its table."""
+    from sim.app.cli import main
+
+    q = (("resource", "specialist_mdt.north_west"),
+         ("kpi", "diagnosis_to_specialist_mdt_days_p90__north_west"), ("target", "28"))  # fmt: skip
+    req = jobs.Request("size", (str(BASELINE),), 2, 1.0, 0.05, warmup_years=1.0, question=q)
+    folder = jobs.job_folder("size", "fedcba9876543210")
+    assert main([*req.args(folder / jobs.RUN)[:-1], "--no-progress"]) == 0
+    (folder / "job.json").write_text('{"replications": 2, "args": []}')
+    (folder / "rc.json").write_text('{"rc": 0}')
+    at = _page("size")
+    at.session_state["size_job"] = str(folder)
+    at.session_state["size_current"] = 19
+    at.run()
+    assert not at.exception
+    said = [w.value for w in at.warning] + [w.value for w in at.success]
+    assert any("specialist_mdt" in x and "north_west" in x for x in said), said
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+    fig = json.loads(charts[0].proto.spec)
+    shapes = fig["layout"].get("shapes", [])
+    assert any(sh.get("x0") == 19 for sh in shapes)  # today's 19 slots a week
+    assert any(sh.get("y0") == 28.0 for sh in shapes)  # the target
     assert len(at.dataframe) == 1

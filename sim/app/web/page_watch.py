@@ -46,7 +46,11 @@ def render() -> None:
     if w.patients == 0:
         st.warning("Nobody presented in the window: try a longer one.")
         return
-    st.plotly_chart(pathway.animate(w), use_container_width=True, key="watch-animation")
+    st.plotly_chart(pathway.animate(w), width="stretch", key="watch-animation")
+    st.caption(
+        "Press ▶ to play. Each dot is one person; the number above the slider is days since "
+        "the window's start. The table below gives the same counts week by week."
+    )
     show.table(
         pathway.step_counts(w),
         f"The animation as a table: how many of the {w.patients} sampled people are at each "

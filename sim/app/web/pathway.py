@@ -25,14 +25,14 @@ from sim.scenario.schema import RunControls
 
 STEPS: tuple[tuple[str, str], ...] = (
     ("gp", "With their GP"),
-    ("secondary_care", "Referred: tests and biopsy"),
-    ("pathology", "Waiting: specialist pathology"),
+    ("secondary_care", "Tests and biopsy"),
+    ("pathology", "Pathology queue"),
     ("diagnosed", "Diagnosed: staging"),
-    ("pet", "Waiting: Ga-68 PET"),
-    ("local_mdt", "Waiting: local MDT"),
-    ("specialist_mdt", "Waiting: specialist NET MDT"),
-    ("decision", "Discussed: decision to treat"),
-    ("treatment", "Waiting: treatment (surgery, PRRT, ...)"),
+    ("pet", "Ga-68 PET queue"),
+    ("local_mdt", "Local MDT queue"),
+    ("specialist_mdt", "Specialist MDT queue"),
+    ("decision", "Discussed: to decide"),
+    ("treatment", "Treatment queue"),
 )
 """The steps drawn, in pathway order (event name, label)."""
 
@@ -133,12 +133,13 @@ def to_vidigi(
 
 
 def positions() -> pd.DataFrame:
-    """Where each step is drawn: two rows of queues, in pathway order."""
-    rows = [{"event": "arrival", "x": 50, "y": 560, "label": "Arrival"}]
+    """Where each step is drawn: three rows of three queues, in pathway order (a queue grows
+    to the left of its label's point)."""
+    rows = [{"event": "arrival", "x": 30, "y": 600, "label": "Arrival"}]
     for i, (event, label) in enumerate(STEPS):
-        row, col = divmod(i, 5)
-        rows.append({"event": event, "x": 260 + 260 * col, "y": 450 - 220 * row, "label": label})
-    rows.append({"event": "depart", "x": 1400, "y": 40, "label": "Treated or left"})
+        row, col = divmod(i, 3)
+        rows.append({"event": event, "x": 400 + 450 * col, "y": 520 - 190 * row, "label": label})
+    rows.append({"event": "depart", "x": 1400, "y": 30, "label": "Treated or left"})
     return pd.DataFrame(rows)
 
 
@@ -168,13 +169,18 @@ def animate(w: Watched) -> Any:
         simulation_time_unit="days",
         every_x_time_units=7,
         limit_duration=int(w.days),
-        plotly_height=620,
+        plotly_height=640,
+        plotly_width=1300,
         wrap_queues_at=10,
         step_snapshot_max=30,
-        entity_icon_size=18,
+        entity_icon_size=16,
+        gap_between_entities=16,
+        # A plain dot: emoji icons need an emoji font, which many machines lack.
+        custom_entity_icon_list=["●"],
+        stage_label_offset=30,
         text_size=14,
         override_x_max=1500,
-        override_y_max=620,
+        override_y_max=640,
         frame_duration=600,
         frame_transition_duration=400,
         debug_mode=False,

@@ -37,7 +37,7 @@ OUTCOMES = (
 def table(frame: pd.DataFrame, caption: str) -> None:
     """A table as the text alternative of the chart above it."""
     st.caption(caption)
-    st.dataframe(frame, hide_index=True, use_container_width=True)
+    st.dataframe(frame, hide_index=True, width="stretch")
 
 
 def comparison(folder: Path, overlay: Path | None = None, key: str = "cmp") -> None:
@@ -80,7 +80,7 @@ def comparison(folder: Path, overlay: Path | None = None, key: str = "cmp") -> N
         if not f.empty:
             st.plotly_chart(
                 charts.ci_dots(f, "Median intervals (95% CI)", "days"),
-                use_container_width=True, key=f"{key}-intervals",
+                width="stretch", key=f"{key}-intervals",
             )  # fmt: skip
             table(f[["measure", "scenario", "value (95% CI)"]], "The chart's numbers.")
     with tabs[1]:
@@ -92,7 +92,7 @@ def comparison(folder: Path, overlay: Path | None = None, key: str = "cmp") -> N
                     f, "NHS cancer waiting-time standards (95% CI; bar: operational threshold)",
                     "% meeting the standard", thresholds=thresholds, percent=True,
                 ),
-                use_container_width=True, key=f"{key}-standards",
+                width="stretch", key=f"{key}-standards",
             )  # fmt: skip
             table(
                 f[["measure", "scenario", "value (95% CI)"]].assign(
@@ -106,7 +106,7 @@ def comparison(folder: Path, overlay: Path | None = None, key: str = "cmp") -> N
             st.plotly_chart(
                 charts.ci_dots(f, "Stage and route at diagnosis (95% CI)", "% of people "
                                "diagnosed", percent=True),
-                use_container_width=True, key=f"{key}-stage",
+                width="stretch", key=f"{key}-stage",
             )  # fmt: skip
             table(f[["measure", "scenario", "value (95% CI)"]], "The chart's numbers.")
     with tabs[3]:
@@ -123,7 +123,7 @@ def comparison(folder: Path, overlay: Path | None = None, key: str = "cmp") -> N
             st.plotly_chart(
                 charts.regional_dots(f, f"{names[kpi]} by NHS region (95% CI)", names[kpi],
                                      percent=share),
-                use_container_width=True, key=f"{key}-regions",
+                width="stretch", key=f"{key}-regions",
             )  # fmt: skip
         regional = results.regional_table(c, [k for k, _, _ in REGIONAL_KPIS])
         if not regional.empty:
@@ -138,7 +138,7 @@ def comparison(folder: Path, overlay: Path | None = None, key: str = "cmp") -> N
                 if not econ.empty:
                     labels = {s: c.label(s, short=True) for s in c.names}
                     st.plotly_chart(
-                        charts.economics_bars(econ, labels), use_container_width=True,
+                        charts.economics_bars(econ, labels), width="stretch",
                         key=f"{key}-economics",
                     )  # fmt: skip
                     table(econ, "Against the base, per year, with 95% CIs (economics.csv).")
@@ -169,7 +169,7 @@ def comparison(folder: Path, overlay: Path | None = None, key: str = "cmp") -> N
     with st.expander("Every KPI (comparison.csv)"):
         t = c.table.copy()
         t.insert(1, "meaning", [kpi_description(k) for k in t["kpi"]])
-        st.dataframe(t, hide_index=True, use_container_width=True)
+        st.dataframe(t, hide_index=True, width="stretch")
 
 
 def sizing(folder: Path, current: float | None = None, key: str = "size") -> None:
@@ -180,7 +180,7 @@ def sizing(folder: Path, current: float | None = None, key: str = "size") -> Non
         st.error(str(exc))
         return
     m = s.manifest
-    st.success(s.message)
+    (st.success if s.recommended is not None else st.warning)(s.message)
     x = "slots_per_week" if "slots_per_week" in s.table else s.table.columns[0]
     rec = s.recommended
     per_week = 1.0
@@ -193,7 +193,7 @@ def sizing(folder: Path, current: float | None = None, key: str = "size") -> Non
             None if current is None else current * per_week,
             None if rec is None else rec * per_week,
         ),
-        use_container_width=True, key=f"{key}-curve",
+        width="stretch", key=f"{key}-curve",
     )  # fmt: skip
     table(s.table, "Every capacity tried (England terms): the KPI's mean and 95% CI, "
           "utilisation, and whether the target is met (sizing.csv).")
