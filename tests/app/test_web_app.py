@@ -97,6 +97,9 @@ def test_the_downloadable_overlay_validates_next_to_its_base(tmp_path: Path) -> 
     tables = levers.overlay_tables({"mdt_slots.north_west": 30, "all_referred": True}, base)
     text = levers.overlay_text(tables, "NW slots", "current_practice.toml", header="x")
     (copy / "nw.toml").write_text(text)
+    from sim.app.cli import main
+
+    assert main(["validate", str(copy / "nw.toml")]) == 0  # as `nenpath validate` says
     scenario, _ = load_scenario_file(copy / "nw.toml")
     assert scenario.resources.specialist_mdt.slots_for("north_west") == 30  # type: ignore[union-attr]
     assert scenario.resources.specialist_mdt.slots_for("london") == 24  # type: ignore[union-attr]
