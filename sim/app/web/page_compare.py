@@ -192,7 +192,8 @@ def render() -> None:
     seconds = jobs.estimate_seconds(len(request.files), controls, scale)
     st.info(
         f"Estimated run time: about {jobs.clock(seconds)} for {len(request.files)} scenarios x "
-        f"{reps} replications on this machine ({jobs.os.cpu_count()} cores)."
+        f"{reps} replications on this machine ({jobs.os.cpu_count()} cores) when idle."
+        + jobs.busy_factor()[1]
     )
     if len(request.files) < 2:
         problems.append("Choose at least one scenario to compare with the base, or a variant.")

@@ -103,7 +103,8 @@ def render() -> None:
             f"Today: {current if current is not None else 'unlimited'} "
             f"{'servers' if res.kind == 'servers' else 'slots per session'}. Estimated run "
             f"time: about {jobs.clock(seconds)}"
-            f" (about {jobs.SIZING_CANDIDATES} capacities x {reps} replications)."
+            f" (about {jobs.SIZING_CANDIDATES} capacities x {reps} replications) when idle."
+            + jobs.busy_factor()[1]
         )
     if st.button("Size it", type="primary", disabled=problem is not None, key="size-run"):
         key = jobs.request_key(request, [with_population_scale(scenario, scale)], controls)
