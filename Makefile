@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast lint bench clean app
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is needed (python3.11, python3.12 or python3 on PATH)"; exit 1; }
@@ -29,6 +29,10 @@ DEMO_RUN ?= --replications 3 --years 5 --scale 1
 demo: $(STAMP)
 	$(BIN)/nenpath compare $(DEMO_SCENARIOS) $(DEMO_RUN) --out outputs/demo --force
 	@echo "Open outputs/demo/report.html in a browser (numbers: outputs/demo/comparison.csv)."
+
+# The web app on http://localhost:8501 (nenpath app --port N for another port).
+app: $(STAMP)
+	$(BIN)/nenpath app
 
 # The whole suite, after the linters (ruff, mypy and the import-linter layers contract).
 test: lint

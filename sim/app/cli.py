@@ -302,6 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: outputs/psa_<name>)")
     p.add_argument("--force", action="store_true", help="replace an output folder of another run")
     _add_sampling_controls(p, replications=1)
+
+    p = sub.add_parser("app", help="serve the web app (Streamlit) on http://localhost:8501")
+    p.add_argument(
+        "--port",
+        type=_number(int, 1, False, "a port number", 65535),
+        default=8501,
+        help="port to serve on (default: 8501)",
+    )
+    p.add_argument(
+        "--address",
+        default="localhost",
+        help="address to listen on (default: localhost; 0.0.0.0 for every interface)",
+    )
     return parser
 
 
@@ -318,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "calibrate": cmd_calibrate,
         "psa": cmd_psa,
         "kpis": cmd_kpis,
+        "app": cmd_app,
     }[args.command]
     try:
         return handler(args)
@@ -725,6 +739,24 @@ def cmd_psa(args: argparse.Namespace) -> int:
     print(result.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     print(f"PSA written to {out}/ (draws.csv, summary.csv, sensitivity.csv, tornado.png, psa.html)")
     return EXIT_OK
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """Serve the web app (``sim/app/web/main.py``) with Streamlit until interrupted."""
+    import subprocess
+
+    script = Path(__file__).resolve().parent / "web" / "main.py"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(script),
+        "--server.port", str(args.port), "--server.address", args.address,
+        "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
+    ]  # fmt: skip
+    print(f"nen-pathway app: http://{args.address}:{args.port} (Ctrl-C stops it)", flush=True)
+    try:
+        return subprocess.call(command)
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 # ---------------------------------------------------------------------------------------------
