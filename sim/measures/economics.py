@@ -449,7 +449,7 @@ def economic_kpis(
     years = (h - w0) / DAYS_PER_YEAR
     r = econ.discount_rate if rate is None else rate
     pat = patient_economics(ev, journeys, scenario, result.resources, (w0, h), rate=r)
-    fixed_total = sum(econ.fixed_costs_per_year.values())
+    fixed_total = sum(econ.fixed_costs_per_year.values()) * econ.fixed_costs_multiplier
     fixed_window = fixed_total * float(discounted_years(w0, h, w0, r))  # England, in the window
     pop = scenario.population.region_population_millions
     pop_total = sum(pop[x] for x in REGIONS)

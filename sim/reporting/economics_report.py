@@ -156,8 +156,9 @@ def methods_html(
         "<b>Uncertainty</b>: 95% confidence intervals over replications (paired differences "
         "under common random numbers); the ICER's interval is a bootstrap over paired "
         "replications (4,000 resamples, fixed seed), given in words where it crosses zero or "
-        "infinity. Parameter uncertainty of costs and utilities is not propagated here (PSA "
-        "ranges for utilities are in calibration/parameters.toml).",
+        "infinity. Parameter uncertainty (costs, utilities and the clinical inputs, ranges in "
+        "calibration/parameters.toml) is propagated by a comparison PSA, <code>nenpath psa "
+        "BASE OTHER...</code>: cost-effectiveness plane, acceptability curve and EVPI.",
         "<b>Decision rule</b>: net monetary benefit at GBP 25,000 and 35,000 per QALY, NICE's "
         "threshold range from April 2026 [S153] (superseding PMG36's GBP 20,000-30,000).",
     ]

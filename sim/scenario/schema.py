@@ -893,6 +893,12 @@ class Economics(Strict):
         description="The scenario's own yearly costs (an intervention's staff, campaign, "
         "sessions), England, on top of activity costs.",
     )
+    fixed_costs_multiplier: PosFloat = Field(
+        1.0,
+        le=100.0,
+        description="Multiplies every fixed yearly cost (1: as stated); lets PSA draw the "
+        "uncertainty of intervention costs that only overlays declare.",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Economics:
