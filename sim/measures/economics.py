@@ -14,7 +14,8 @@ Nothing here runs inside the SimPy model or changes what it simulates.
 Methods (CHEERS 2022 items that apply [S161]):
 
 * **Perspective**: NHS and personal social services costs; health effects of the patients
-  ([S150] reference case). Currency GBP, one price year (``Economics.price_year``).
+  ([S150] reference case). Currency GBP, one price year (``Economics.price_year``), optionally
+  uprated to ``report_price_year`` by the NHS cost inflation index (:func:`price_factor`).
 * **Time origin and horizon**: the start of the measured window (``warmup_days``), to the run's
   horizon. Why the window's start: every scenario is run from t = 0, so by the window the
   scenario's policy is in steady state, and a calendar origin shared by all scenarios avoids
@@ -90,6 +91,21 @@ _ROUTE_EMERGENCY = ROUTES.index("emergency")
 # ---------------------------------------------------------------------------------------------
 # Discounting
 # ---------------------------------------------------------------------------------------------
+
+
+def price_factor(econ: Economics) -> float:
+    """What every cost is multiplied by to express it in ``report_price_year`` prices: the
+    product of (1 + percent / 100) over the years after ``price_year`` up to the report year
+    (its inverse for an earlier year); 1 without a report year. With the NHS cost inflation
+    index, pay and prices [S191], this is the usual NHSCII uprating."""
+    target = econ.report_price_year
+    if target is None or target == econ.price_year:
+        return 1.0
+    years = sorted(econ.cost_inflation_percent_by_year)
+    a, b = years.index(econ.price_year), years.index(target)
+    lo, hi = min(a, b), max(a, b)
+    f = math.prod(1 + econ.cost_inflation_percent_by_year[y] / 100 for y in years[lo + 1 : hi + 1])
+    return f if b > a else 1 / f
 
 
 def _exact_sum(x: Any) -> float:
@@ -357,6 +373,9 @@ def patient_economics(
             sel = category[tcode] == cat
             add(f"cost_{cat}", lines["patient"].to_numpy()[sel], value[sel])
     cats = [f"cost_{c}" for c in COST_CATEGORIES if c != "fixed"]
+    f = price_factor(econ)
+    if f != 1.0:
+        out[cats] = out[cats] * f
     total = np.zeros(len(out))
     for c in cats:  # element-wise, in a fixed order: no reduction whose rounding could vary
         total = total + out[c].to_numpy()
@@ -428,8 +447,11 @@ REGIONAL_ECONOMIC_KPIS = (
     "qalys_discounted_per_year",
     "cost_total_per_year",
     "cost_total_per_patient_diagnosed",
+    *(f"cost_{c}_per_year" for c in COST_CATEGORIES),
+    *(f"cost_{c}_per_patient_diagnosed" for c in COST_CATEGORIES),
 )
-"""Economic KPIs also reported per region (``<kpi>__<region>``)."""
+"""Economic KPIs also reported per region (``<kpi>__<region>``): outcomes and the total, and
+every cost category a year and per person diagnosed (fixed costs shared by population)."""
 
 
 def economic_kpis(
@@ -450,6 +472,7 @@ def economic_kpis(
     r = econ.discount_rate if rate is None else rate
     pat = patient_economics(ev, journeys, scenario, result.resources, (w0, h), rate=r)
     fixed_total = sum(econ.fixed_costs_per_year.values()) * econ.fixed_costs_multiplier
+    fixed_total *= price_factor(econ)
     fixed_window = fixed_total * float(discounted_years(w0, h, w0, r))  # England, in the window
     pop = scenario.population.region_population_millions
     pop_total = sum(pop[x] for x in REGIONS)

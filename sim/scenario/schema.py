@@ -20,6 +20,7 @@ Many parameters are tables over a category: ``{small_intestine = 0.17, pancreas 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, get_args
@@ -880,10 +881,33 @@ class TreatmentCost(Strict):
     )
 
 
+FinancialYear = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{4}-[0-9]{2}$",
+        description="An NHS financial year, written 2021-22 (a bare TOML key in tables).",
+    ),
+]
+
+
 class Economics(Strict):
     """Unit costs, utilities and discounting of the measures layer (sim/economics.py)."""
 
-    price_year: str = Field(min_length=1, max_length=40)
+    price_year: FinancialYear = Field(
+        description="The one price year of every cost in the scenario (unit, treatment and "
+        "fixed costs)."
+    )
+    report_price_year: FinancialYear | None = Field(
+        None,
+        description="Express costs in this year's prices: every cost is multiplied by the "
+        "ratio of cost_inflation_percent_by_year between price_year and it (absent: "
+        "price_year, no inflation).",
+    )
+    cost_inflation_percent_by_year: dict[FinancialYear, float] = Field(
+        default_factory=dict,
+        description="NHS cost inflation index, percent change into each financial year from "
+        "the year before (consecutive years).",
+    )
     discount_rate: float = Field(ge=0.0, le=0.2, allow_inf_nan=False)
     utilities: dict[HealthState, Utility]
     unit_costs: UnitCosts
@@ -899,6 +923,31 @@ class Economics(Strict):
         description="Multiplies every fixed yearly cost (1: as stated); lets PSA draw the "
         "uncertainty of intervention costs that only overlays declare.",
     )
+
+    @model_validator(mode="after")
+    def _inflation(self) -> Economics:
+        years = sorted(self.cost_inflation_percent_by_year)
+        for a, b in itertools.pairwise(years):
+            if int(b[:4]) != int(a[:4]) + 1:
+                raise ValueError(
+                    f"cost_inflation_percent_by_year must list consecutive financial years; "
+                    f"{a} is followed by {b}"
+                )
+        for y in years:
+            if int(y[5:]) != (int(y[:4]) + 1) % 100:
+                raise ValueError(f"cost_inflation_percent_by_year: {y} is not a financial year")
+            if not -50 < self.cost_inflation_percent_by_year[y] < 100:
+                raise ValueError(f"cost_inflation_percent_by_year.{y} must lie in (-50, 100)")
+        target = self.report_price_year
+        if target is not None and target != self.price_year:
+            absent = [y for y in (self.price_year, target) if y not in years]
+            if absent:
+                have = f"{years[0]} to {years[-1]}" if years else "no years"
+                raise ValueError(
+                    f"report_price_year {target} needs cost_inflation_percent_by_year to cover "
+                    f"{' and '.join(absent)} (it has {have})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _complete(self) -> Economics:

@@ -24,6 +24,7 @@ from sim.measures.economics import (
     icer_row,
     icer_table,
     patient_economics,
+    price_factor,
 )
 from sim.measures.kpis import KPIS, patient_journeys
 from sim.model.simulation import RunResult, simulate
@@ -404,4 +405,75 @@ def test_the_economics_table_must_cover_every_state_and_treatment() -> None:
     data = econ.model_dump()
     del data["treatments"]["prrt"]
     with pytest.raises(ValueError, match="prrt"):
+        Economics.model_validate(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Costs by region and the price year
+# ---------------------------------------------------------------------------------------------
+
+
+def test_every_cost_category_by_region_adds_up_to_england() -> None:
+    scenario, result, j = small_run()
+    fixed = with_economics(scenario, fixed_costs_per_year={"campaign": 1_000_000.0})
+    k = economic_kpis(fixed, result, j)
+    for c in COST_CATEGORIES:
+        name = f"cost_{c}_per_year"
+        assert k[name] == pytest.approx(sum(k[f"{name}__{r}"] for r in REGIONS), rel=1e-9), c
+        assert all(f"cost_{c}_per_patient_diagnosed__{r}" in k for r in REGIONS), c
+    # fixed costs are shared by population
+    pop = scenario.population.region_population_millions
+    share = pop["london"] / sum(pop[r] for r in REGIONS)
+    assert k["cost_fixed_per_year__london"] == pytest.approx(share * k["cost_fixed_per_year"])
+    # a region's per-person figure is its own total over its own diagnoses
+    assert k["cost_surgery_per_patient_diagnosed__london"] > 0
+
+
+def test_the_nhs_cost_inflation_index_by_hand() -> None:
+    econ = base_scenario().economics
+    assert econ is not None
+    assert price_factor(econ) == 1.0  # report_price_year is the price year
+    up = econ.model_copy(update={"report_price_year": "2024-25"})
+    # 2021/22 -> 2024/25: the changes into 2022/23, 2023/24 and 2024/25 (7.32%, 2.47%, 4.02%)
+    assert price_factor(up) == pytest.approx(1.0732 * 1.0247 * 1.0402, rel=1e-12)
+    down = econ.model_copy(update={"report_price_year": "2019-20"})
+    assert price_factor(down) == pytest.approx(1 / (1.0249 * 1.0258), rel=1e-12)
+
+
+def test_uprating_to_another_price_year_scales_every_cost_and_no_qaly() -> None:
+    scenario, result, j = small_run()
+    econ = scenario.economics
+    assert econ is not None
+    up = with_economics(
+        scenario,
+        report_price_year="2024-25",
+        fixed_costs_per_year={"campaign": 1_000_000.0},
+    )
+    same = with_economics(scenario, fixed_costs_per_year={"campaign": 1_000_000.0})
+    f = 1.0732 * 1.0247 * 1.0402
+    a, b = economic_kpis(same, result, j), economic_kpis(up, result, j)
+    for name, value in a.items():
+        if name.startswith("cost_"):
+            assert b[name] == pytest.approx(f * value, rel=1e-9, nan_ok=True), name
+        else:
+            assert b[name] == value, name  # deaths, life-years and QALYs untouched
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"report_price_year": "2030-31"}, "needs cost_inflation_percent_by_year to cover 2030-31"),
+        ({"report_price_year": "2024/25"}, "String should match pattern"),
+        (
+            {"cost_inflation_percent_by_year": {"2020-21": 2.0, "2022-23": 3.0}},
+            "consecutive financial years",
+        ),
+        ({"cost_inflation_percent_by_year": {"2020-22": 2.0}}, "not a financial year"),
+    ],
+)
+def test_a_bad_price_year_or_index_is_refused(changes: dict[str, Any], message: str) -> None:
+    econ = base_scenario().economics
+    assert econ is not None
+    data = {**econ.model_dump(), **changes}
+    with pytest.raises(ValueError, match=message):
         Economics.model_validate(data)
