@@ -33,6 +33,9 @@ Methods (CHEERS 2022 items that apply [S161]):
   first treatment, ``not_distant`` or ``distant_awaiting_treatment`` by stage; from each
   TREATMENT_START the state its treatment declares (``[economics.treatments.<t>].state``); from
   each PROGRESSION ``progressed``; from DISCHARGED ``not_distant``; to death or the horizon.
+  With ``[economics.utility_norms] apply`` each utility is multiplied by the UK population norm
+  at the patient's age and sex at each moment over the norm of the reference population
+  (:func:`norm_weighted_years`, exact).
 * **Costs** by activity in the log: GP consultations, primary-care tests, first outpatient
   (FIRST_SEEN), work-up imaging and endoscopy (TESTS_REPORTED), biopsy and pathology, Ga-68 PET
   and MDT discussions (SERVICE_START at those resources), treatment starts and cycles, drugs per
@@ -119,6 +122,52 @@ def discount_factor(t: Any, origin: float, rate: float) -> Any:
     """Present value at ``origin`` of 1 at time ``t`` (days): ``(1 + rate) ** -(years)``."""
     years = (np.asarray(t, dtype=float) - origin) / DAYS_PER_YEAR
     return np.power(1.0 + rate, -years)
+
+
+def norm_weighted_years(
+    a: Any, b: Any, origin: float, rate: float, age_at_origin: Any, male: Any, norms: Any
+) -> tuple[Any, Any]:
+    """Years from ``a`` to ``b`` (days) weighted by the utility norm multiplier, undiscounted and
+    discounted to ``origin``: ``integral m(t) dt`` and ``integral m(t) (1 + rate) ** -x dt`` (in
+    years, x = (t - origin) / 365.25), where ``m`` is the age-sex norm at the patient's age then
+    (``age_at_origin + x``, sex ``male``) over the norm of the reference population
+    (:class:`sim.config.UtilityNorms`). Exact: ``m`` is a quadratic in x, integrated in closed
+    form (``-e^{-dx} (p/d + p'/d^2 + p''/d^3)`` with d = ln(1 + rate))."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    b = np.maximum(a, b)
+    ref = norms.reference_age
+    norm_ref = (
+        norms.intercept
+        + norms.male * norms.reference_male_share
+        + norms.age * ref
+        + norms.age_squared * ref**2
+    )
+    age0 = np.asarray(age_at_origin, dtype=float)
+    # m(x) = c0 + c1 x + c2 x^2
+    c0 = (
+        norms.intercept
+        + norms.male * np.asarray(male, dtype=float)
+        + norms.age * age0
+        + norms.age_squared * age0**2
+    ) / norm_ref
+    c1 = (norms.age + 2 * norms.age_squared * age0) / norm_ref
+    c2 = norms.age_squared / norm_ref
+    xa, xb = (a - origin) / DAYS_PER_YEAR, (b - origin) / DAYS_PER_YEAR
+
+    def plain(x: Any) -> Any:
+        return c0 * x + c1 * x**2 / 2 + c2 * x**3 / 3
+
+    years = plain(xb) - plain(xa)
+    if rate == 0:
+        return years, years
+    d = math.log1p(rate)
+
+    def disc(x: Any) -> Any:
+        p = c0 + c1 * x + c2 * x**2
+        dp = c1 + 2 * c2 * x
+        return -np.exp(-d * x) * (p / d + dp / d**2 + 2 * c2 / d**3)
+
+    return years, disc(xb) - disc(xa)
 
 
 def discounted_years(a: Any, b: Any, origin: float, rate: float) -> Any:
@@ -302,8 +351,19 @@ def patient_economics(
 
     add("life_years", pid, years)
     add("life_years_discounted", pid, dyears)
-    add("qalys", pid, util * years)
-    add("qalys_discounted", pid, util * dyears)
+    norms = econ.utility_norms
+    if norms is not None and norms.apply:
+        onset = journeys["onset_time"].reindex(pid).to_numpy(dtype=float)
+        age0 = (
+            journeys["age_at_onset"].reindex(pid).to_numpy(dtype=float)
+            + (w0 - onset) / DAYS_PER_YEAR
+        )
+        male = ~journeys["female"].reindex(pid).to_numpy(dtype=bool)
+        q_years, q_dyears = norm_weighted_years(a, b, w0, r, age0, male, norms)
+    else:
+        q_years, q_dyears = years, dyears
+    add("qalys", pid, util * q_years)
+    add("qalys_discounted", pid, util * q_dyears)
     fu = seg["fu_interval"].to_numpy()
     on_fu = ~np.isnan(fu)
     add(

@@ -196,7 +196,14 @@ def methods_html(
         "[S152]: set <code>[economics] discount_rate</code>).",
         "<b>Outcomes</b>: life-years and QALYs from health states in the event log (before "
         "diagnosis; diagnosed by stage; on each treatment line; progressed; best supportive "
-        "care), utilities below; NEN and other-cause deaths.",
+        "care), utilities below"
+        + (
+            ", each multiplied by the UK population norm at the patient's age and sex over the "
+            "norm of the population the utilities come from (Ara &amp; Brazier [S180])"
+            if (econ.get("utility_norms") or {}).get("apply")
+            else " (not adjusted for age and sex)"
+        )
+        + "; NEN and other-cause deaths.",
         "<b>Resources and costs</b>: activities in the event log times unit costs (below); "
         "drugs per month from each line's start to the next progression, line, death or the "
         "horizon; surveillance per scan interval; the scenario's fixed yearly costs.",

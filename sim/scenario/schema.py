@@ -890,6 +890,37 @@ FinancialYear = Annotated[
 ]
 
 
+class UtilityNorms(Strict):
+    """UK population EQ-5D norms by age and sex (Ara & Brazier 2010 [S180]):
+    ``intercept + male * [male] + age * years + age_squared * years**2``. With ``apply`` every
+    health-state utility is multiplied by the norm at the patient's age and sex at each moment,
+    over the norm at ``reference_age`` for a population ``reference_male_share`` male (the
+    people the state utilities were measured in)."""
+
+    apply: bool = Field(description="Adjust the health-state utilities by age and sex.")
+    reference_age: float = Field(ge=0, le=110, allow_inf_nan=False)
+    reference_male_share: Probability
+    intercept: float = Field(ge=0, le=2, allow_inf_nan=False)
+    male: float = Field(ge=-1, le=1, allow_inf_nan=False)
+    age: float = Field(ge=-1, le=1, allow_inf_nan=False)
+    age_squared: float = Field(ge=-1, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _positive(self) -> UtilityNorms:
+        # the norm must stay positive over the ages the model reaches (up to 120)
+        for male in (0.0, 1.0):
+            for years in range(121):
+                v = self.intercept + self.male * male + self.age * years
+                v += self.age_squared * years**2
+                if v <= 0:
+                    sex = "male" if male else "female"
+                    raise ValueError(
+                        f"the utility norm is {v:.3g} at age {years} ({sex}): it must stay "
+                        "positive from 0 to 120 years"
+                    )
+        return self
+
+
 class Economics(Strict):
     """Unit costs, utilities and discounting of the measures layer (sim/economics.py)."""
 
@@ -910,6 +941,9 @@ class Economics(Strict):
     )
     discount_rate: float = Field(ge=0.0, le=0.2, allow_inf_nan=False)
     utilities: dict[HealthState, Utility]
+    utility_norms: UtilityNorms | None = Field(
+        None, description="Age and sex adjustment of the utilities (absent: none)."
+    )
     unit_costs: UnitCosts
     treatments: dict[Treatment, TreatmentCost]
     fixed_costs_per_year: dict[str, NonNegFloat] = Field(

@@ -23,6 +23,7 @@ from sim.measures.economics import (
     economic_kpis,
     icer_row,
     icer_table,
+    norm_weighted_years,
     patient_economics,
     price_factor,
 )
@@ -477,3 +478,98 @@ def test_a_bad_price_year_or_index_is_refused(changes: dict[str, Any], message: 
     data = {**econ.model_dump(), **changes}
     with pytest.raises(ValueError, match=message):
         Economics.model_validate(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Age and sex utility norms
+# ---------------------------------------------------------------------------------------------
+
+
+def norms_on(scenario: Scenario, **changes: Any) -> Scenario:
+    econ = scenario.economics
+    assert econ is not None and econ.utility_norms is not None
+    norms = econ.utility_norms.model_copy(update={"apply": True, **changes})
+    return with_economics(scenario, utility_norms=norms)
+
+
+def ara_brazier(age: float, male: bool) -> float:
+    """The norm as the evidence table gives it [S180]."""
+    return 0.9508566 + 0.0212126 * male - 0.0002587 * age - 0.0000332 * age**2
+
+
+@pytest.mark.parametrize("rate", [0.035, 0.0])
+@pytest.mark.parametrize(("age", "male"), [(70.0, True), (48.5, False)])
+def test_norm_weighted_years_against_numerical_integration(
+    rate: float, age: float, male: bool
+) -> None:
+    from scipy.integrate import quad
+
+    norms = base_scenario().economics.utility_norms  # type: ignore[union-attr]
+    ref = 0.5 * ara_brazier(65, True) + 0.5 * ara_brazier(65, False)
+    a, b = W0 + 0.4 * Y, W0 + 6.2 * Y
+
+    def m(x: float) -> float:
+        return ara_brazier(age + x, male) / ref
+
+    plain = quad(m, 0.4, 6.2)[0]
+    disc = quad(lambda x: m(x) * (1 + rate) ** -x, 0.4, 6.2)[0]
+    years, dyears = norm_weighted_years(a, b, W0, rate, age, male, norms)
+    assert years == pytest.approx(plain, rel=1e-12)
+    assert dyears == pytest.approx(disc, rel=1e-12)
+
+
+def test_a_flat_norm_changes_nothing() -> None:
+    norms = base_scenario().economics.utility_norms  # type: ignore[union-attr]
+    flat = norms.model_copy(update={"male": 0.0, "age": 0.0, "age_squared": 0.0})  # type: ignore[union-attr]
+    years, dyears = norm_weighted_years(W0 + 0.3 * Y, W0 + 4 * Y, W0, 0.035, 80.0, True, flat)
+    assert years == pytest.approx(3.7, rel=1e-12)
+    assert dyears == pytest.approx(discounted_years(W0 + 0.3 * Y, W0 + 4 * Y, W0, 0.035), rel=1e-12)
+
+
+def test_age_sex_norms_on_a_known_life_course_by_hand() -> None:
+    from scipy.integrate import quad
+
+    scenario = norms_on(with_economics(base_scenario(), discount_rate=0.035))
+    econ = scenario.economics
+    assert econ is not None
+    ev, j = one_patient()
+    # a woman aged 59.7 at onset, 100 days before the window: 59.7 + 100 / 365.25 at its start
+    j["age_at_onset"] = [59.7]
+    j["female"] = [True]
+    row = patient_economics(ev, j, scenario, [], (W0, H)).loc[7]
+    age0 = 59.7 + 100 / Y
+    ref = 0.5 * ara_brazier(65, True) + 0.5 * ara_brazier(65, False)
+
+    def q(u: float, x0: float, x1: float, rate: float) -> float:
+        return u * quad(lambda x: ara_brazier(age0 + x, False) / ref * (1 + rate) ** -x, x0, x1)[0]
+
+    u = econ.utilities
+    assert row["qalys_discounted"] == pytest.approx(
+        q(u["undiagnosed_symptomatic"], 0, 1, 0.035) + q(u["not_distant"], 1, 3.5, 0.035),
+        rel=1e-10,
+    )
+    assert row["qalys"] == pytest.approx(
+        q(u["undiagnosed_symptomatic"], 0, 1, 0) + q(u["not_distant"], 1, 3.5, 0), rel=1e-10
+    )
+    # a woman near 60 is above the norm of a 65-year-old population, so she gains
+    plain = patient_economics(ev, j, with_economics(base_scenario()), [], (W0, H)).loc[7]
+    assert row["qalys"] > plain["qalys"]
+    # life-years and costs are not utilities
+    same = [c for c in PATIENT_COLUMNS if not c.startswith("qalys")]
+    pd.testing.assert_series_equal(row[same], plain[same])
+
+
+def test_norms_change_only_the_qalys_of_a_run() -> None:
+    scenario, result, j = small_run()
+    a = economic_kpis(scenario, result, j)
+    b = economic_kpis(norms_on(scenario), result, j)
+    for name, value in a.items():
+        if "qalys" in name:
+            assert b[name] != value, name
+        else:
+            assert b[name] == value, name
+    # an older population than the reference loses QALYs on average
+    assert (
+        j["age_at_onset"].mean() > 60
+        and b["qalys_discounted_per_year"] < a["qalys_discounted_per_year"]
+    )
