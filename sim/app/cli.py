@@ -742,7 +742,8 @@ def cmd_psa(args: argparse.Namespace) -> int:
     if result.economics is not None:
         files += ", economics_draws.csv"
     if result.evpi is not None:
-        files += ", ceac.csv, evpi.csv, ce_plane.png, ceac.png, evpi.png"
+        files += ", ceac.csv, evpi.csv, decision_sensitivity.csv, ce_plane.png, ceac.png, evpi.png"
+        files += ", decision_tornado.png"
     print(f"PSA written to {out}/ ({files})")
     return EXIT_OK
 

@@ -34,7 +34,9 @@ means), ``summary.csv`` (spread per KPI and scenario, with the scenario's own va
 ``sensitivity.csv`` (PRCC per scenario, KPI and input), ``tornado.png`` (the first scenario),
 ``psa.html`` and ``manifest.json``; with economic KPIs also ``economics_draws.csv`` (cost and
 QALYs a year per draw and scenario, and the differences from the comparator) and, for a
-comparison, ``ceac.csv``, ``evpi.csv``, ``ce_plane.png``, ``ceac.png`` and ``evpi.png``.
+comparison, ``ceac.csv``, ``evpi.csv``, ``decision_sensitivity.csv`` (PRCC of each input with
+each scenario's net benefit gain), ``ce_plane.png``, ``ceac.png``, ``evpi.png`` and
+``decision_tornado.png``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from scipy import stats
 from sim.calibration.inputs import (
     Parameter,
     apply_values,
+    flatten,
     latin_hypercube,
     load_parameters,
     renamed,
@@ -66,7 +69,7 @@ from sim.calibration.inputs import (
 from sim.core import io
 from sim.core.errors import ReplicationError, RunControlError
 from sim.experiment.runner import run_experiment
-from sim.measures.economics import COST_KPI, QALY_KPI
+from sim.measures.economics import COST_KPI, QALY_KPI, THRESHOLDS
 from sim.measures.kpis import KPI_DESCRIPTIONS
 from sim.reporting.cost_effectiveness import (
     ce_plane_figure,
@@ -133,16 +136,14 @@ def strategy_parameters(
     ``other``: it is dropped from the input (the scenario keeps its value); an input left with no
     key is dropped. ``multiply`` inputs are kept whole (they scale the scenario's own value).
     """
-    from sim.calibration.inputs import _get
-
-    a, b = base.model_dump(by_alias=True), other.model_dump(by_alias=True)
+    a, b = flatten(base.model_dump(by_alias=True)), flatten(other.model_dump(by_alias=True))
     out: list[Parameter] = []
     held: list[str] = []
     for p in params:
         if p.transform != "set":
             out.append(p)
             continue
-        keys = tuple(k for k in p.keys if _get(a, k) == _get(b, k))
+        keys = tuple(k for k in p.keys if a.get(k) == b.get(k))
         held += [k for k in p.keys if k not in keys]
         if keys:
             out.append(replace(p, keys=keys))
@@ -277,7 +278,7 @@ def run_psa(
     result = PsaResult(table, summary, sens, out, 0.0, held=held)
     section = ""
     if COST_KPI in reps and QALY_KPI in reps:
-        section = _economics(result, strategies, means, draws, controls, out)
+        section = _economics(result, strategies, means, inputs, params, controls, out)
     elapsed = time.perf_counter() - started
     _write_html(
         out / "psa.html", strategies, params, summary, fig, draws, controls, elapsed, section, held
@@ -342,11 +343,13 @@ def _economics(
     result: PsaResult,
     strategies: Sequence[Scenario],
     means: pd.DataFrame,
-    draws: int,
+    inputs: pd.DataFrame,
+    params: list[Parameter],
     controls: RunControls,
     out: Path,
 ) -> str:
     """Write the economic files of the PSA into ``result`` and ``out``; return the HTML section."""
+    draws = len(inputs)
     econ = economic_draws(strategies, means, draws)
     io.write_csv(out / "economics_draws.csv", econ)
     result.economics = econ
@@ -375,10 +378,13 @@ def _economics(
     def label(name: str) -> str:
         return labels.get(name, name)
 
+    decision = decision_sensitivity(strategies, econ, inputs, params)
+    io.write_csv(out / "decision_sensitivity.csv", decision)
     figures = {
         "ce_plane": ce_plane_figure(econ, base, label),
         "ceac": ceac_figure(ceac_table, label),
         "evpi": evpi_figure(evpi_table, persons),
+        "decision_tornado": tornado_figure(decision, list(dict.fromkeys(decision["kpi"]))),
     }
     for name, fig in figures.items():
         _save_png(fig, out / f"{name}.png")
@@ -386,6 +392,28 @@ def _economics(
     return decision_html(
         econ, ceac_table, evpi_table, base, persons, controls.replications, images, label
     )
+
+
+def decision_sensitivity(
+    strategies: Sequence[Scenario],
+    econ: pd.DataFrame,
+    inputs: pd.DataFrame,
+    params: list[Parameter],
+) -> pd.DataFrame:
+    """Which inputs drive the decision: the PRCC of each input with each scenario's net monetary
+    benefit gain over the comparator (threshold x dQALYs - dcost, a year) at NICE's thresholds.
+    ``kpi`` is ``nmb_gain_<threshold>:<scenario>``."""
+    tables = []
+    for s in strategies[1:]:
+        d = econ[econ["scenario"] == s.name].set_index("draw").reindex(range(len(inputs)))
+        t = inputs.reset_index(drop=True).copy()
+        cols = []
+        for lam in THRESHOLDS:
+            col = f"nmb_gain_{int(lam)}:{s.name}"
+            t[col] = lam * d["d_qalys_per_year"].to_numpy() - d["d_cost_per_year"].to_numpy()
+            cols.append(col)
+        tables.append(_sensitivity(t, params, cols).assign(scenario=s.name))
+    return _first(pd.concat(tables, ignore_index=True), "scenario")
 
 
 def _replications(

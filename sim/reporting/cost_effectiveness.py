@@ -283,6 +283,15 @@ def decision_html(
         for name in ("ce_plane", "ceac", "evpi")
         if name in images
     )
+    if "decision_tornado" in images:
+        img += (
+            "<h3>Which inputs drive the decision</h3><p>Partial rank correlation of each input "
+            "with each scenario's net monetary benefit gain over the comparator (threshold x "
+            "QALYs gained - extra cost, a year) at NICE's thresholds: the inputs whose "
+            "uncertainty matters most for the choice, where more evidence would be worth "
+            "most (decision_sensitivity.csv).</p><figure><img alt='decision tornado' "
+            f"src='data:image/png;base64,{images['decision_tornado']}'></figure>"
+        )
     return (
         "<h2 id='cost-effectiveness'>Cost-effectiveness under uncertainty</h2>"
         f"<p>Strategies: {', '.join(e(label(s)) for s in strategies)} (comparator: "
@@ -300,6 +309,6 @@ def decision_html(
         f"<table><tr><th>Probability most cost-effective</th>{head}</tr>{rows}</table>"
         + noise
         + img
-        + "<p>Files: economics_draws.csv, ceac.csv, evpi.csv, ce_plane.png, ceac.png, "
-        "evpi.png.</p>"
+        + "<p>Files: economics_draws.csv, ceac.csv, evpi.csv, decision_sensitivity.csv, "
+        "ce_plane.png, ceac.png, evpi.png, decision_tornado.png.</p>"
     )

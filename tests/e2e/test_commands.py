@@ -118,6 +118,8 @@ def test_comparison_psa_of_a_scenario_with_itself_has_nothing_to_decide(tmp_path
         "ce_plane.png",
         "ceac.png",
         "evpi.png",
+        "decision_sensitivity.csv",
+        "decision_tornado.png",
         "psa.html",
     ):
         assert (out / name).is_file(), name
