@@ -573,3 +573,23 @@ def test_norms_change_only_the_qalys_of_a_run() -> None:
         j["age_at_onset"].mean() > 60
         and b["qalys_discounted_per_year"] < a["qalys_discounted_per_year"]
     )
+
+
+def test_the_methods_state_the_price_year_and_the_uprating() -> None:
+    from sim.calibration.inputs import flatten
+    from sim.reporting.economics_report import methods_html
+
+    econ = base_scenario().economics
+    assert econ is not None
+    data = econ.model_dump(mode="json")
+
+    def page(e: dict[str, Any]) -> str:
+        return methods_html(
+            ["a"], {"a": {"economics": e}}, {}, flatten, lambda k, s: "", lambda n: n
+        )
+
+    assert "GBP, 2021-22 prices;" in page(data)
+    up = page({**data, "report_price_year": "2024-25"})
+    assert "GBP, 2024-25 prices: every cost, stated in 2021-22 prices, uprated" in up
+    assert "(x 1.1439)" in up
+    assert "not adjusted for age and sex" in page(data)
