@@ -284,8 +284,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_sampling_controls(p, replications=3)
 
-    p = sub.add_parser("psa", help="probabilistic sensitivity analysis (spread and tornado)")
+    p = sub.add_parser(
+        "psa",
+        help="probabilistic sensitivity analysis (spread, tornado; with OTHER scenarios: "
+        "CE plane, CEAC, EVPI)",
+    )
     p.add_argument("scenario", type=Path, metavar="SCENARIO", help="scenario TOML file")
+    p.add_argument(
+        "others",
+        type=Path,
+        nargs="*",
+        metavar="OTHER",
+        help="scenarios compared with SCENARIO under the same draws (common random numbers): "
+        "cost-effectiveness plane, acceptability curve and EVPI",
+    )
     p.add_argument(
         "--draws",
         type=_positive_int,
@@ -724,20 +736,37 @@ def cmd_psa(args: argparse.Namespace) -> int:
     from sim.calibration.psa import run_psa
 
     scenario, controls = load_with_controls(args.scenario, args)
-    out = args.out or _default_out("psa", scenario.name)
+    others = [load_with_controls(p, args)[0] for p in args.others]
+    out = args.out or _default_out("psa", "_vs_".join(s.name for s in [scenario, *others][:3]))
     result = run_psa(
         scenario,
         controls,
         args.parameters,
         args.draws,
         out,
+        others=others,
         kpis=args.kpi,
         dask=args.dask,
         force=args.force,
         scenario_file=str(args.scenario),
+        other_files=[str(p) for p in args.others],
     )
     print(result.summary.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print(f"PSA written to {out}/ (draws.csv, summary.csv, sensitivity.csv, tornado.png, psa.html)")
+    if result.evpi is not None:
+        for lam in (25_000.0, 35_000.0):
+            r = result.evpi[result.evpi["threshold"] == lam].iloc[0]
+            print(
+                f"at GBP {lam:,.0f}/QALY: best on expected net benefit {r['best_expected']}; "
+                f"EVPI GBP {r['evpi_per_person']:,.0f} per person diagnosed, "
+                f"GBP {r['evpi_per_year'] / 1e6:,.2f} million a year for England"
+            )
+    files = "draws.csv, summary.csv, sensitivity.csv, tornado.png, psa.html"
+    if result.economics is not None:
+        files += ", economics_draws.csv"
+    if result.evpi is not None:
+        files += ", ceac.csv, evpi.csv, decision_sensitivity.csv, ce_plane.png, ceac.png, evpi.png"
+        files += ", decision_tornado.png"
+    print(f"PSA written to {out}/ ({files})")
     return EXIT_OK
 
 

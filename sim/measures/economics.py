@@ -14,7 +14,8 @@ Nothing here runs inside the SimPy model or changes what it simulates.
 Methods (CHEERS 2022 items that apply [S161]):
 
 * **Perspective**: NHS and personal social services costs; health effects of the patients
-  ([S150] reference case). Currency GBP, one price year (``Economics.price_year``).
+  ([S150] reference case). Currency GBP, one price year (``Economics.price_year``), optionally
+  uprated to ``report_price_year`` by the NHS cost inflation index (:func:`price_factor`).
 * **Time origin and horizon**: the start of the measured window (``warmup_days``), to the run's
   horizon. Why the window's start: every scenario is run from t = 0, so by the window the
   scenario's policy is in steady state, and a calendar origin shared by all scenarios avoids
@@ -32,6 +33,9 @@ Methods (CHEERS 2022 items that apply [S161]):
   first treatment, ``not_distant`` or ``distant_awaiting_treatment`` by stage; from each
   TREATMENT_START the state its treatment declares (``[economics.treatments.<t>].state``); from
   each PROGRESSION ``progressed``; from DISCHARGED ``not_distant``; to death or the horizon.
+  With ``[economics.utility_norms] apply`` each utility is multiplied by the UK population norm
+  at the patient's age and sex at each moment over the norm of the reference population
+  (:func:`norm_weighted_years`, exact).
 * **Costs** by activity in the log: GP consultations, primary-care tests, first outpatient
   (FIRST_SEEN), work-up imaging and endoscopy (TESTS_REPORTED), biopsy and pathology, Ga-68 PET
   and MDT discussions (SERVICE_START at those resources), treatment starts and cycles, drugs per
@@ -93,6 +97,21 @@ _ROUTE_EMERGENCY = ROUTES.index("emergency")
 # ---------------------------------------------------------------------------------------------
 
 
+def price_factor(econ: Economics) -> float:
+    """What every cost is multiplied by to express it in ``report_price_year`` prices: the
+    product of (1 + percent / 100) over the years after ``price_year`` up to the report year
+    (its inverse for an earlier year); 1 without a report year. With the NHS cost inflation
+    index, pay and prices [S191], this is the usual NHSCII uprating."""
+    target = econ.report_price_year
+    if target is None or target == econ.price_year:
+        return 1.0
+    years = sorted(econ.cost_inflation_percent_by_year)
+    a, b = years.index(econ.price_year), years.index(target)
+    lo, hi = min(a, b), max(a, b)
+    f = math.prod(1 + econ.cost_inflation_percent_by_year[y] / 100 for y in years[lo + 1 : hi + 1])
+    return f if b > a else 1 / f
+
+
 def _exact_sum(x: Any) -> float:
     """The exactly rounded sum (math.fsum): numpy's pairwise SIMD sums can differ in the last
     bits with the array's memory alignment, so the same replication could give different costs
@@ -104,6 +123,52 @@ def discount_factor(t: Any, origin: float, rate: float) -> Any:
     """Present value at ``origin`` of 1 at time ``t`` (days): ``(1 + rate) ** -(years)``."""
     years = (np.asarray(t, dtype=float) - origin) / DAYS_PER_YEAR
     return np.power(1.0 + rate, -years)
+
+
+def norm_weighted_years(
+    a: Any, b: Any, origin: float, rate: float, age_at_origin: Any, male: Any, norms: Any
+) -> tuple[Any, Any]:
+    """Years from ``a`` to ``b`` (days) weighted by the utility norm multiplier, undiscounted and
+    discounted to ``origin``: ``integral m(t) dt`` and ``integral m(t) (1 + rate) ** -x dt`` (in
+    years, x = (t - origin) / 365.25), where ``m`` is the age-sex norm at the patient's age then
+    (``age_at_origin + x``, sex ``male``) over the norm of the reference population
+    (:class:`sim.config.UtilityNorms`). Exact: ``m`` is a quadratic in x, integrated in closed
+    form (``-e^{-dx} (p/d + p'/d^2 + p''/d^3)`` with d = ln(1 + rate))."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    b = np.maximum(a, b)
+    ref = norms.reference_age
+    norm_ref = (
+        norms.intercept
+        + norms.male * norms.reference_male_share
+        + norms.age * ref
+        + norms.age_squared * ref**2
+    )
+    age0 = np.asarray(age_at_origin, dtype=float)
+    # m(x) = c0 + c1 x + c2 x^2
+    c0 = (
+        norms.intercept
+        + norms.male * np.asarray(male, dtype=float)
+        + norms.age * age0
+        + norms.age_squared * age0**2
+    ) / norm_ref
+    c1 = (norms.age + 2 * norms.age_squared * age0) / norm_ref
+    c2 = norms.age_squared / norm_ref
+    xa, xb = (a - origin) / DAYS_PER_YEAR, (b - origin) / DAYS_PER_YEAR
+
+    def plain(x: Any) -> Any:
+        return c0 * x + c1 * x**2 / 2 + c2 * x**3 / 3
+
+    years = plain(xb) - plain(xa)
+    if rate == 0:
+        return years, years
+    d = math.log1p(rate)
+
+    def disc(x: Any) -> Any:
+        p = c0 + c1 * x + c2 * x**2
+        dp = c1 + 2 * c2 * x
+        return -np.exp(-d * x) * (p / d + dp / d**2 + 2 * c2 / d**3)
+
+    return years, disc(xb) - disc(xa)
 
 
 def discounted_years(a: Any, b: Any, origin: float, rate: float) -> Any:
@@ -287,8 +352,19 @@ def patient_economics(
 
     add("life_years", pid, years)
     add("life_years_discounted", pid, dyears)
-    add("qalys", pid, util * years)
-    add("qalys_discounted", pid, util * dyears)
+    norms = econ.utility_norms
+    if norms is not None and norms.apply:
+        onset = journeys["onset_time"].reindex(pid).to_numpy(dtype=float)
+        age0 = (
+            journeys["age_at_onset"].reindex(pid).to_numpy(dtype=float)
+            + (w0 - onset) / DAYS_PER_YEAR
+        )
+        male = ~journeys["female"].reindex(pid).to_numpy(dtype=bool)
+        q_years, q_dyears = norm_weighted_years(a, b, w0, r, age0, male, norms)
+    else:
+        q_years, q_dyears = years, dyears
+    add("qalys", pid, util * q_years)
+    add("qalys_discounted", pid, util * q_dyears)
     fu = seg["fu_interval"].to_numpy()
     on_fu = ~np.isnan(fu)
     add(
@@ -358,6 +434,9 @@ def patient_economics(
             sel = category[tcode] == cat
             add(f"cost_{cat}", lines["patient"].to_numpy()[sel], value[sel])
     cats = [f"cost_{c}" for c in COST_CATEGORIES if c != "fixed"]
+    f = price_factor(econ)
+    if f != 1.0:
+        out[cats] = out[cats] * f
     total = np.zeros(len(out))
     for c in cats:  # element-wise, in a fixed order: no reduction whose rounding could vary
         total = total + out[c].to_numpy()
@@ -432,8 +511,11 @@ REGIONAL_ECONOMIC_KPIS = (
     "qalys_discounted_per_year",
     "cost_total_per_year",
     "cost_total_per_patient_diagnosed",
+    *(f"cost_{c}_per_year" for c in COST_CATEGORIES),
+    *(f"cost_{c}_per_patient_diagnosed" for c in COST_CATEGORIES),
 )
-"""Economic KPIs also reported per region (``<kpi>__<region>``)."""
+"""Economic KPIs also reported per region (``<kpi>__<region>``): outcomes and the total, and
+every cost category a year and per person diagnosed (fixed costs shared by population)."""
 
 
 def economic_kpis(
@@ -453,7 +535,8 @@ def economic_kpis(
     years = (h - w0) / DAYS_PER_YEAR
     r = econ.discount_rate if rate is None else rate
     pat = patient_economics(ev, journeys, scenario, result.resources, (w0, h), rate=r)
-    fixed_total = sum(econ.fixed_costs_per_year.values())
+    fixed_total = sum(econ.fixed_costs_per_year.values()) * econ.fixed_costs_multiplier
+    fixed_total *= price_factor(econ)
     fixed_window = fixed_total * float(discounted_years(w0, h, w0, r))  # England, in the window
     pop = scenario.population.region_population_millions
     pop_total = sum(pop[x] for x in REGIONS)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.measures.economics import THRESHOLDS, _gbp
-from sim.scenario.schema import COST_CATEGORIES
+from sim.measures.economics import THRESHOLDS, _gbp, price_factor
+from sim.scenario.schema import COST_CATEGORIES, REGIONS, Economics
 
 OUTCOME_KPIS: tuple[str, ...] = (
     "qalys_discounted_per_year",
@@ -65,6 +65,37 @@ def cost_bars(table: pd.DataFrame, names: list[str], label: Callable[[str], str]
         )
         bottom += values
     ax.set_ylabel("GBP million a year (England, discounted)")
+    ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def regional_cost_bars(table: pd.DataFrame, scenario: str) -> Any:
+    """Stacked bars: mean cost per person diagnosed by category in England and each NHS region
+    for one scenario (regions differ in size, so per person, not per year)."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    places = ["england", *REGIONS]
+    fig = Figure(figsize=(9, 4.8))
+    ax = fig.subplots()
+    bottom = np.zeros(len(places))
+    cmap = colormaps["tab20"]
+    rows = table[table["scenario"] == scenario].set_index("kpi")["mean"]
+    names = [
+        p.replace("_", " ").title().replace(" Of ", " of ").replace(" And ", " and ")
+        for p in places
+    ]
+    for i, c in enumerate(COST_CATEGORIES):
+        kpi = f"cost_{c}_per_patient_diagnosed"
+        keys = [kpi if p == "england" else f"{kpi}__{p}" for p in places]
+        values = np.nan_to_num(np.array([float(rows.get(k, np.nan)) for k in keys])) / 1e3
+        if not values.any():
+            continue
+        ax.bar(names, values, bottom=bottom, label=c.replace("_", " "), color=cmap(i % 20))
+        bottom += values
+    ax.set_ylabel("GBP thousand per person diagnosed (discounted)")
+    ax.tick_params(axis="x", labelsize=7, rotation=20)
     ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
@@ -135,11 +166,27 @@ def methods_html(
     if not econ:
         return ""
     rate = econ.get("discount_rate")
+    year = econ.get("price_year")
+    shown = econ.get("report_price_year") or year
+    if shown != year:
+        try:
+            factor = f" (x {price_factor(Economics.model_validate(econ)):.4f})"
+        except ValueError:
+            factor = ""
+        prices = (
+            f"GBP, {_e(shown)} prices: every cost, stated in {_e(year)} prices, uprated by the "
+            f"NHS cost inflation index, pay and prices [S191]{factor}."
+        )
+    else:
+        prices = (
+            f"GBP, {_e(year)} prices; a value from another year is converted with the NHS cost "
+            "inflation index [S191] where its comment says so, and stated as it is otherwise "
+            "(each value's year is in its source below)."
+        )
     items = [
         "<b>Perspective</b>: NHS and personal social services costs; health effects of the "
         "patients (NICE reference case [S150]).",
-        f"<b>Currency and price year</b>: GBP, {_e(econ.get('price_year'))} prices; values from "
-        "other years are not yet inflated to it (stated per value below).",
+        f"<b>Currency and price year</b>: {prices}",
         "<b>Time origin and horizon</b>: the start of the measured window, to the end of the "
         "run. Each scenario runs from t = 0, so in the window its policy is in steady state, "
         "and a calendar origin shared by all scenarios gives earlier diagnosis no lead-time "
@@ -150,15 +197,23 @@ def methods_html(
         "[S152]: set <code>[economics] discount_rate</code>).",
         "<b>Outcomes</b>: life-years and QALYs from health states in the event log (before "
         "diagnosis; diagnosed by stage; on each treatment line; progressed; best supportive "
-        "care), utilities below; NEN and other-cause deaths.",
+        "care), utilities below"
+        + (
+            ", each multiplied by the UK population norm at the patient's age and sex over the "
+            "norm of the population the utilities come from (Ara &amp; Brazier [S180])"
+            if (econ.get("utility_norms") or {}).get("apply")
+            else " (not adjusted for age and sex)"
+        )
+        + "; NEN and other-cause deaths.",
         "<b>Resources and costs</b>: activities in the event log times unit costs (below); "
         "drugs per month from each line's start to the next progression, line, death or the "
         "horizon; surveillance per scan interval; the scenario's fixed yearly costs.",
         "<b>Uncertainty</b>: 95% confidence intervals over replications (paired differences "
         "under common random numbers); the ICER's interval is a bootstrap over paired "
         "replications (4,000 resamples, fixed seed), given in words where it crosses zero or "
-        "infinity. Parameter uncertainty of costs and utilities is not propagated here (PSA "
-        "ranges for utilities are in calibration/parameters.toml).",
+        "infinity. Parameter uncertainty (costs, utilities and the clinical inputs, ranges in "
+        "calibration/parameters.toml) is propagated by a comparison PSA, <code>nenpath psa "
+        "BASE OTHER...</code>: cost-effectiveness plane, acceptability curve and EVPI.",
         "<b>Decision rule</b>: net monetary benefit at GBP 25,000 and 35,000 per QALY, NICE's "
         "threshold range from April 2026 [S153] (superseding PMG36's GBP 20,000-30,000).",
     ]
@@ -226,6 +281,11 @@ def economics_section(
         + "<figure><img alt='Costs by category' src='data:image/png;base64,"
         + bars
         + "'><figcaption>NHS and PSS cost a year by category (means over replications).</figcaption></figure>"  # noqa: E501
+        + "<figure><img alt='Costs by region' src='data:image/png;base64,"
+        + png(regional_cost_bars(table, names[0]))
+        + f"'><figcaption>Cost per person diagnosed by category, England and each NHS region, "
+        f"{_e(label(names[0]))} (means over replications; every category by region and "
+        "scenario is in regions.csv).</figcaption></figure>"
         + "<h3>Methods (CHEERS 2022 [S161])</h3>"
         + methods_html(names, resolved, sources, flatten, source_of, label)
     )

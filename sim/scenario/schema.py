@@ -20,6 +20,7 @@ Many parameters are tables over a category: ``{small_intestine = 0.17, pancreas 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, TypeVar, get_args
@@ -880,12 +881,69 @@ class TreatmentCost(Strict):
     )
 
 
+FinancialYear = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9]{4}-[0-9]{2}$",
+        description="An NHS financial year, written 2021-22 (a bare TOML key in tables).",
+    ),
+]
+
+
+class UtilityNorms(Strict):
+    """UK population EQ-5D norms by age and sex (Ara & Brazier 2010 [S180]):
+    ``intercept + male * [male] + age * years + age_squared * years**2``. With ``apply`` every
+    health-state utility is multiplied by the norm at the patient's age and sex at each moment,
+    over the norm at ``reference_age`` for a population ``reference_male_share`` male (the
+    people the state utilities were measured in)."""
+
+    apply: bool = Field(description="Adjust the health-state utilities by age and sex.")
+    reference_age: float = Field(ge=0, le=110, allow_inf_nan=False)
+    reference_male_share: Probability
+    intercept: float = Field(ge=0, le=2, allow_inf_nan=False)
+    male: float = Field(ge=-1, le=1, allow_inf_nan=False)
+    age: float = Field(ge=-1, le=1, allow_inf_nan=False)
+    age_squared: float = Field(ge=-1, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _positive(self) -> UtilityNorms:
+        # the norm must stay positive over the ages the model reaches (up to 120)
+        for male in (0.0, 1.0):
+            for years in range(121):
+                v = self.intercept + self.male * male + self.age * years
+                v += self.age_squared * years**2
+                if v <= 0:
+                    sex = "male" if male else "female"
+                    raise ValueError(
+                        f"the utility norm is {v:.3g} at age {years} ({sex}): it must stay "
+                        "positive from 0 to 120 years"
+                    )
+        return self
+
+
 class Economics(Strict):
     """Unit costs, utilities and discounting of the measures layer (sim/economics.py)."""
 
-    price_year: str = Field(min_length=1, max_length=40)
+    price_year: FinancialYear = Field(
+        description="The one price year of every cost in the scenario (unit, treatment and "
+        "fixed costs)."
+    )
+    report_price_year: FinancialYear | None = Field(
+        None,
+        description="Express costs in this year's prices: every cost is multiplied by the "
+        "ratio of cost_inflation_percent_by_year between price_year and it (absent: "
+        "price_year, no inflation).",
+    )
+    cost_inflation_percent_by_year: dict[FinancialYear, float] = Field(
+        default_factory=dict,
+        description="NHS cost inflation index, percent change into each financial year from "
+        "the year before (consecutive years).",
+    )
     discount_rate: float = Field(ge=0.0, le=0.2, allow_inf_nan=False)
     utilities: dict[HealthState, Utility]
+    utility_norms: UtilityNorms | None = Field(
+        None, description="Age and sex adjustment of the utilities (absent: none)."
+    )
     unit_costs: UnitCosts
     treatments: dict[Treatment, TreatmentCost]
     fixed_costs_per_year: dict[str, NonNegFloat] = Field(
@@ -893,6 +951,37 @@ class Economics(Strict):
         description="The scenario's own yearly costs (an intervention's staff, campaign, "
         "sessions), England, on top of activity costs.",
     )
+    fixed_costs_multiplier: PosFloat = Field(
+        1.0,
+        le=100.0,
+        description="Multiplies every fixed yearly cost (1: as stated); lets PSA draw the "
+        "uncertainty of intervention costs that only overlays declare.",
+    )
+
+    @model_validator(mode="after")
+    def _inflation(self) -> Economics:
+        years = sorted(self.cost_inflation_percent_by_year)
+        for a, b in itertools.pairwise(years):
+            if int(b[:4]) != int(a[:4]) + 1:
+                raise ValueError(
+                    f"cost_inflation_percent_by_year must list consecutive financial years; "
+                    f"{a} is followed by {b}"
+                )
+        for y in years:
+            if int(y[5:]) != (int(y[:4]) + 1) % 100:
+                raise ValueError(f"cost_inflation_percent_by_year: {y} is not a financial year")
+            if not -50 < self.cost_inflation_percent_by_year[y] < 100:
+                raise ValueError(f"cost_inflation_percent_by_year.{y} must lie in (-50, 100)")
+        target = self.report_price_year
+        if target is not None and target != self.price_year:
+            absent = [y for y in (self.price_year, target) if y not in years]
+            if absent:
+                have = f"{years[0]} to {years[-1]}" if years else "no years"
+                raise ValueError(
+                    f"report_price_year {target} needs cost_inflation_percent_by_year to cover "
+                    f"{' and '.join(absent)} (it has {have})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _complete(self) -> Economics:

@@ -73,3 +73,27 @@ def test_calibrate_refuses_a_bad_targets_file(
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(line.startswith(f"{bad}: targets.x.") for line in err)
+
+
+def test_a_comparison_psa_keeps_each_scenarios_set_levers(params: list) -> None:
+    from sim.calibration.psa import strategy_parameters
+
+    base = load_scenario(BASELINE)
+    hub = load_scenario(ROOT / "scenarios" / "interventions" / "virtual_hub_and_spoke_mdt.toml")
+    applied, held = strategy_parameters(params, base, hub)
+    # the hub sets local_mdt_first_probability = 0.2: a drawn value must not undo the policy
+    assert held == ["mdt.local_mdt_first_probability"]
+    assert "local_mdt_first" not in {p.name for p in applied}
+    assert len(applied) == len(params) - 1
+    # a scenario that changes no drawn key keeps every input whole
+    campaign = load_scenario(ROOT / "scenarios" / "interventions" / "gp_awareness_campaign.toml")
+    same, none = strategy_parameters(params, base, campaign)
+    assert none == [] and same == params
+
+
+def test_every_economic_prior_gives_its_source_or_says_it_is_an_assumption(params: list) -> None:
+    econ = [p for p in params if any(k.startswith("economics.") for k in p.keys)]
+    assert len(econ) >= 20  # utilities of every health state and the costs that drive totals
+    for p in econ:
+        assert "[S" in p.why or "assumption" in p.why, p.name
+        assert p.use == "psa", p.name  # no target identifies a cost or a utility

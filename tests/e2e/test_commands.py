@@ -88,3 +88,49 @@ def test_nenpath_warmup_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture
         table.loc["in_follow_up", "truncation_week"]
         == analyse_series("in_follow_up", expected).truncation_week
     )
+
+
+def test_comparison_psa_of_a_scenario_with_itself_has_nothing_to_decide(tmp_path: Path) -> None:
+    same = tmp_path / "same_as_base.toml"
+    same.write_text(f'extends = "{BASELINE.resolve()}"\ntitle = "The same"\n')
+    args = [
+        "psa",
+        str(BASELINE),
+        str(same),
+        "--draws",
+        "3",
+        "--scale",
+        "0.02",
+        "--years",
+        "1",
+        "--warmup-years",
+        "0",
+        "--kpi",
+        "diagnosed_per_year",
+        "--no-progress",
+    ]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    out = tmp_path / "a"
+    for name in (
+        "economics_draws.csv",
+        "ceac.csv",
+        "evpi.csv",
+        "ce_plane.png",
+        "ceac.png",
+        "evpi.png",
+        "decision_sensitivity.csv",
+        "decision_tornado.png",
+        "psa.html",
+    ):
+        assert (out / name).is_file(), name
+    econ = pd.read_csv(out / "economics_draws.csv")
+    assert len(econ) == 6 and set(econ["scenario"]) == {"current_practice", "same_as_base"}
+    # same draw, same replication numbers, same model: exactly the same cost and QALYs
+    assert (econ["d_cost_per_year"] == 0).all() and (econ["d_qalys_per_year"] == 0).all()
+    assert econ["cost_per_year"].nunique() == 3  # but the draws differ from each other
+    ceac = pd.read_csv(out / "ceac.csv")
+    assert (ceac["probability_best"] == 0.5).all()  # every draw a tie, shared
+    evpi = pd.read_csv(out / "evpi.csv")
+    assert (evpi["evpi_per_year"] == 0).all() and (evpi["evpi_per_person"] == 0).all()
+    page = (out / "psa.html").read_text()
+    assert "Cost-effectiveness under uncertainty" in page and "25,000-35,000" in page

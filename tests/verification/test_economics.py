@@ -23,7 +23,9 @@ from sim.measures.economics import (
     economic_kpis,
     icer_row,
     icer_table,
+    norm_weighted_years,
     patient_economics,
+    price_factor,
 )
 from sim.measures.kpis import KPIS, patient_journeys
 from sim.model.simulation import RunResult, simulate
@@ -405,3 +407,189 @@ def test_the_economics_table_must_cover_every_state_and_treatment() -> None:
     del data["treatments"]["prrt"]
     with pytest.raises(ValueError, match="prrt"):
         Economics.model_validate(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Costs by region and the price year
+# ---------------------------------------------------------------------------------------------
+
+
+def test_every_cost_category_by_region_adds_up_to_england() -> None:
+    scenario, result, j = small_run()
+    fixed = with_economics(scenario, fixed_costs_per_year={"campaign": 1_000_000.0})
+    k = economic_kpis(fixed, result, j)
+    for c in COST_CATEGORIES:
+        name = f"cost_{c}_per_year"
+        assert k[name] == pytest.approx(sum(k[f"{name}__{r}"] for r in REGIONS), rel=1e-9), c
+        assert all(f"cost_{c}_per_patient_diagnosed__{r}" in k for r in REGIONS), c
+    # fixed costs are shared by population
+    pop = scenario.population.region_population_millions
+    share = pop["london"] / sum(pop[r] for r in REGIONS)
+    assert k["cost_fixed_per_year__london"] == pytest.approx(share * k["cost_fixed_per_year"])
+    # a region's per-person figure is its own total over its own diagnoses
+    assert k["cost_surgery_per_patient_diagnosed__london"] > 0
+
+
+def test_the_nhs_cost_inflation_index_by_hand() -> None:
+    econ = base_scenario().economics
+    assert econ is not None
+    assert price_factor(econ) == 1.0  # report_price_year is the price year
+    up = econ.model_copy(update={"report_price_year": "2024-25"})
+    # 2021/22 -> 2024/25: the changes into 2022/23, 2023/24 and 2024/25 (7.32%, 2.47%, 4.02%)
+    assert price_factor(up) == pytest.approx(1.0732 * 1.0247 * 1.0402, rel=1e-12)
+    down = econ.model_copy(update={"report_price_year": "2019-20"})
+    assert price_factor(down) == pytest.approx(1 / (1.0249 * 1.0258), rel=1e-12)
+
+
+def test_uprating_to_another_price_year_scales_every_cost_and_no_qaly() -> None:
+    scenario, result, j = small_run()
+    econ = scenario.economics
+    assert econ is not None
+    up = with_economics(
+        scenario,
+        report_price_year="2024-25",
+        fixed_costs_per_year={"campaign": 1_000_000.0},
+    )
+    same = with_economics(scenario, fixed_costs_per_year={"campaign": 1_000_000.0})
+    f = 1.0732 * 1.0247 * 1.0402
+    a, b = economic_kpis(same, result, j), economic_kpis(up, result, j)
+    for name, value in a.items():
+        if name.startswith("cost_"):
+            assert b[name] == pytest.approx(f * value, rel=1e-9, nan_ok=True), name
+        else:
+            assert b[name] == value, name  # deaths, life-years and QALYs untouched
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"report_price_year": "2030-31"}, "needs cost_inflation_percent_by_year to cover 2030-31"),
+        ({"report_price_year": "2024/25"}, "String should match pattern"),
+        (
+            {"cost_inflation_percent_by_year": {"2020-21": 2.0, "2022-23": 3.0}},
+            "consecutive financial years",
+        ),
+        ({"cost_inflation_percent_by_year": {"2020-22": 2.0}}, "not a financial year"),
+    ],
+)
+def test_a_bad_price_year_or_index_is_refused(changes: dict[str, Any], message: str) -> None:
+    econ = base_scenario().economics
+    assert econ is not None
+    data = {**econ.model_dump(), **changes}
+    with pytest.raises(ValueError, match=message):
+        Economics.model_validate(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Age and sex utility norms
+# ---------------------------------------------------------------------------------------------
+
+
+def norms_on(scenario: Scenario, **changes: Any) -> Scenario:
+    econ = scenario.economics
+    assert econ is not None and econ.utility_norms is not None
+    norms = econ.utility_norms.model_copy(update={"apply": True, **changes})
+    return with_economics(scenario, utility_norms=norms)
+
+
+def ara_brazier(age: float, male: bool) -> float:
+    """The norm as the evidence table gives it [S180]."""
+    return 0.9508566 + 0.0212126 * male - 0.0002587 * age - 0.0000332 * age**2
+
+
+@pytest.mark.parametrize("rate", [0.035, 0.0])
+@pytest.mark.parametrize(("age", "male"), [(70.0, True), (48.5, False)])
+def test_norm_weighted_years_against_numerical_integration(
+    rate: float, age: float, male: bool
+) -> None:
+    from scipy.integrate import quad
+
+    norms = base_scenario().economics.utility_norms  # type: ignore[union-attr]
+    ref = 0.5 * ara_brazier(65, True) + 0.5 * ara_brazier(65, False)
+    a, b = W0 + 0.4 * Y, W0 + 6.2 * Y
+
+    def m(x: float) -> float:
+        return ara_brazier(age + x, male) / ref
+
+    plain = quad(m, 0.4, 6.2)[0]
+    disc = quad(lambda x: m(x) * (1 + rate) ** -x, 0.4, 6.2)[0]
+    years, dyears = norm_weighted_years(a, b, W0, rate, age, male, norms)
+    assert years == pytest.approx(plain, rel=1e-12)
+    assert dyears == pytest.approx(disc, rel=1e-12)
+
+
+def test_a_flat_norm_changes_nothing() -> None:
+    norms = base_scenario().economics.utility_norms  # type: ignore[union-attr]
+    flat = norms.model_copy(update={"male": 0.0, "age": 0.0, "age_squared": 0.0})  # type: ignore[union-attr]
+    years, dyears = norm_weighted_years(W0 + 0.3 * Y, W0 + 4 * Y, W0, 0.035, 80.0, True, flat)
+    assert years == pytest.approx(3.7, rel=1e-12)
+    assert dyears == pytest.approx(discounted_years(W0 + 0.3 * Y, W0 + 4 * Y, W0, 0.035), rel=1e-12)
+
+
+def test_age_sex_norms_on_a_known_life_course_by_hand() -> None:
+    from scipy.integrate import quad
+
+    scenario = norms_on(with_economics(base_scenario(), discount_rate=0.035))
+    econ = scenario.economics
+    assert econ is not None
+    ev, j = one_patient()
+    # a woman aged 59.7 at onset, 100 days before the window: 59.7 + 100 / 365.25 at its start
+    j["age_at_onset"] = [59.7]
+    j["female"] = [True]
+    row = patient_economics(ev, j, scenario, [], (W0, H)).loc[7]
+    age0 = 59.7 + 100 / Y
+    ref = 0.5 * ara_brazier(65, True) + 0.5 * ara_brazier(65, False)
+
+    def q(u: float, x0: float, x1: float, rate: float) -> float:
+        return u * quad(lambda x: ara_brazier(age0 + x, False) / ref * (1 + rate) ** -x, x0, x1)[0]
+
+    u = econ.utilities
+    assert row["qalys_discounted"] == pytest.approx(
+        q(u["undiagnosed_symptomatic"], 0, 1, 0.035) + q(u["not_distant"], 1, 3.5, 0.035),
+        rel=1e-10,
+    )
+    assert row["qalys"] == pytest.approx(
+        q(u["undiagnosed_symptomatic"], 0, 1, 0) + q(u["not_distant"], 1, 3.5, 0), rel=1e-10
+    )
+    # a woman near 60 is above the norm of a 65-year-old population, so she gains
+    plain = patient_economics(ev, j, with_economics(base_scenario()), [], (W0, H)).loc[7]
+    assert row["qalys"] > plain["qalys"]
+    # life-years and costs are not utilities
+    same = [c for c in PATIENT_COLUMNS if not c.startswith("qalys")]
+    pd.testing.assert_series_equal(row[same], plain[same])
+
+
+def test_norms_change_only_the_qalys_of_a_run() -> None:
+    scenario, result, j = small_run()
+    a = economic_kpis(scenario, result, j)
+    b = economic_kpis(norms_on(scenario), result, j)
+    for name, value in a.items():
+        if "qalys" in name:
+            assert b[name] != value, name
+        else:
+            assert b[name] == value, name
+    # an older population than the reference loses QALYs on average
+    assert (
+        j["age_at_onset"].mean() > 60
+        and b["qalys_discounted_per_year"] < a["qalys_discounted_per_year"]
+    )
+
+
+def test_the_methods_state_the_price_year_and_the_uprating() -> None:
+    from sim.calibration.inputs import flatten
+    from sim.reporting.economics_report import methods_html
+
+    econ = base_scenario().economics
+    assert econ is not None
+    data = econ.model_dump(mode="json")
+
+    def page(e: dict[str, Any]) -> str:
+        return methods_html(
+            ["a"], {"a": {"economics": e}}, {}, flatten, lambda k, s: "", lambda n: n
+        )
+
+    assert "GBP, 2021-22 prices;" in page(data)
+    up = page({**data, "report_price_year": "2024-25"})
+    assert "GBP, 2024-25 prices: every cost, stated in 2021-22 prices, uprated" in up
+    assert "(x 1.1439)" in up
+    assert "not adjusted for age and sex" in page(data)
