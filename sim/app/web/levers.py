@@ -41,24 +41,26 @@ _HUB_LOCAL_FIRST = 0.20
 _CNS_MEAN_DAYS = 4.0
 _CNS_DAYS = {"dist": "gamma", "mean": 4, "sd": 2}  # interventions/clinical_nurse_specialist.toml
 _TWICE_WEEKLY = [{"weekday": "tue", "hour": 13.0}, {"weekday": "fri", "hour": 13.0}]
-FIXED_COSTS = {
-    "gp_awareness_campaign": (
-        500000.0,
-        "assumption: as scenarios/interventions/gp_awareness_campaign.toml (GP education; "
-        "bowel-symptom public campaign net £5.5 million [S172])",
-    ),
-    "clinical_nurse_specialists": (
-        2574000.0,
-        "assumption: as scenarios/interventions/clinical_nurse_specialist.toml (40 WTE Band 7 "
-        "[S162] with 28% on-costs)",
-    ),
-    "extra_specialist_mdt_meetings": (
-        993356.0,
-        "[S163] £2,729 per specialist MDT meeting x 52 weeks x 7 regions (derived), as "
-        "scenarios/interventions/extra_specialist_mdt_session.toml",
-    ),
+FIXED_COST_FILES = {
+    "gp_awareness_campaign": "gp_awareness_campaign.toml",
+    "clinical_nurse_specialists": "clinical_nurse_specialist.toml",
+    "extra_specialist_mdt_meetings": "extra_specialist_mdt_session.toml",
 }
-"""Fixed costs a lever brings, as the intervention files cost them (key: value, comment)."""
+"""The intervention file (in ``scenarios/interventions/``) that costs each lever's fixed cost."""
+
+
+def fixed_cost(key: str) -> tuple[float, str]:
+    """A lever's fixed yearly cost and its source comment, read from the intervention file
+    that declares it (declared once: a variant built here costs what that file costs)."""
+    from sim.app.web.jobs import scenarios_root
+    from sim.reporting.report import scenario_sources, source_of
+
+    path = scenarios_root() / "interventions" / FIXED_COST_FILES[key]
+    scenario, _ = load_scenario_file(path)
+    assert scenario.economics is not None, path
+    value = float(scenario.economics.fixed_costs_per_year[key])
+    comment = source_of(f"economics.fixed_costs_per_year.{key}", scenario_sources(path))
+    return value, f"as scenarios/interventions/{path.name}: {comment}"
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,7 @@ def overlay_tables(values: dict[str, Any], base: Scenario) -> Tables:
             wanted.append("extra_specialist_mdt_meetings")
         for cost in wanted:
             if cost not in have:
-                value, comment = FIXED_COSTS[cost]
+                value, comment = fixed_cost(cost)
                 put("economics.fixed_costs_per_year", cost, value, comment)
     return tables
 
