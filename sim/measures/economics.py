@@ -448,6 +448,10 @@ def patient_economics(
 # KPIs of a replication
 # ---------------------------------------------------------------------------------------------
 
+BUDGET_YEARS = 5
+"""Years after the measured window's start (the policy start) with a budget KPI each."""
+
+
 ECONOMIC_KPIS: dict[str, Kpi] = {
     "all_deaths_per_year": Kpi(
         "Deaths per year of people with a NEN, any cause (England-scaled)",
@@ -488,6 +492,15 @@ ECONOMIC_KPIS: dict[str, Kpi] = {
         "NHS and PSS cost in the window per person diagnosed in it (GBP, discounted)",
         "gbp",
     ),
+    **{
+        f"cost_year_{i}": Kpi(
+            f"NHS and PSS cost in year {i} after the policy start (the measured window's start), "
+            "undiscounted, fixed costs included (GBP, England): its difference from the base is "
+            "that year's budget impact",
+            "gbp",
+        )
+        for i in range(1, BUDGET_YEARS + 1)
+    },
     **{
         f"cost_{c}_per_year": Kpi(
             f"Cost a year: {c.replace('_', ' ')} (GBP, England, discounted)",
@@ -592,6 +605,30 @@ def economic_kpis(
         for name, value in k.items():
             if region is None or name in REGIONAL_ECONOMIC_KPIS:
                 out[f"{name}{suffix}"] = value
+    out.update(budget_by_year(scenario, result, journeys, ev, fixed_total))
+    return out
+
+
+def budget_by_year(
+    scenario: Scenario,
+    result: RunResult,
+    journeys: pd.DataFrame,
+    ev: pd.DataFrame,
+    fixed_per_year: float,
+) -> dict[str, float]:
+    """``cost_year_<i>``: the NHS and PSS cost in year *i* after the measured window's start
+    (England-scaled, fixed costs included), **undiscounted** as a budget impact analysis
+    reports it (ISPOR good practice: budget holders pay nominal amounts each year), for the
+    years the window covers (at most :data:`BUDGET_YEARS`). Compared with a base, its paired
+    difference is the yearly budget impact."""
+    w0, h, scale = result.warmup_days, result.horizon_days, result.population_scale
+    out: dict[str, float] = {}
+    for i in range(1, BUDGET_YEARS + 1):
+        a, b = w0 + (i - 1) * DAYS_PER_YEAR, w0 + i * DAYS_PER_YEAR
+        if b > h + 1e-6:
+            break
+        pat = patient_economics(ev, journeys, scenario, result.resources, (a, b), rate=0.0)
+        out[f"cost_year_{i}"] = _exact_sum(pat["cost_total"]) / scale + fixed_per_year
     return out
 
 

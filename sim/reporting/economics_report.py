@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.measures.economics import THRESHOLDS, _gbp, price_factor
+from sim.measures.economics import BUDGET_YEARS, THRESHOLDS, _gbp, price_factor
 from sim.scenario.schema import COST_CATEGORIES, REGIONS, Economics
 
 OUTCOME_KPIS: tuple[str, ...] = (
@@ -250,6 +250,28 @@ def methods_html(
     return out
 
 
+def budget_html(
+    table: pd.DataFrame,
+    names: list[str],
+    kpi_table: Callable[[pd.DataFrame, list[str], tuple[str, ...]], str],
+) -> str:
+    """The budget by year after the policy start (undiscounted), with each scenario's paired
+    difference from the base: its budget impact ("" when the run has none)."""
+    years = tuple(
+        f"cost_year_{i}"
+        for i in range(1, BUDGET_YEARS + 1)
+        if not table[table["kpi"] == f"cost_year_{i}"].empty
+    )
+    if not years:
+        return ""
+    return (
+        "<h3>Budget impact by year</h3><p>NHS and PSS cost in each year after the policy start "
+        "(the start of the measured window), England, <b>undiscounted</b> as a budget impact "
+        "analysis reports it, fixed costs included; the difference from the base is that "
+        "year's budget impact (95% CI).</p>" + kpi_table(table, names, years)
+    )
+
+
 def economics_section(
     table: pd.DataFrame,
     icers: pd.DataFrame,
@@ -278,6 +300,7 @@ def economics_section(
         + kpi_table(table, names, OUTCOME_KPIS)
         + "<h3>Cost-effectiveness against the base</h3>"
         + icer_html(icers, names[0], label)
+        + budget_html(table, names, kpi_table)
         + "<figure><img alt='Costs by category' src='data:image/png;base64,"
         + bars
         + "'><figcaption>NHS and PSS cost a year by category (means over replications).</figcaption></figure>"  # noqa: E501

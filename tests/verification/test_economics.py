@@ -593,3 +593,17 @@ def test_the_methods_state_the_price_year_and_the_uprating() -> None:
     assert "GBP, 2024-25 prices: every cost, stated in 2021-22 prices, uprated" in up
     assert "(x 1.1439)" in up
     assert "not adjusted for age and sex" in page(data)
+
+
+def test_yearly_budget_adds_up_to_the_undiscounted_window_cost() -> None:
+    """The budget impact KPIs: each measured year's undiscounted cost; together they are the
+    window's undiscounted cost (3 whole years here), fixed costs included; none beyond it."""
+    scenario, result, j = small_run()
+    fixed = with_economics(scenario, fixed_costs_per_year={"campaign": 1_000_000.0})
+    k = economic_kpis(fixed, result, j, rate=0.0)
+    years = [k[f"cost_year_{i}"] for i in (1, 2, 3)]
+    assert "cost_year_4" not in k and "cost_year_5" not in k
+    assert sum(years) == pytest.approx(3 * k["cost_total_per_year"], rel=1e-9)
+    assert all(y > 1_000_000.0 for y in years)
+    # Undiscounted whatever the scenario's rate: the budget is paid in nominal amounts.
+    assert economic_kpis(fixed, result, j)["cost_year_2"] == k["cost_year_2"]
