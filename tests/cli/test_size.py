@@ -303,3 +303,26 @@ def test_max_utilisation_1_accepts_a_saturated_resource(
     lifted = [*args, "--max-utilisation", "1", "--force"]
     assert main(["size", str(BASELINE), *NW, *kpi, *lifted, "--out", out]) == 0
     assert '"recommended": 3' in (tmp_path / "s" / "manifest.json").read_text()
+
+
+def test_candidates_share_the_history_and_match_the_search(
+    curve: tuple[Path, str], tmp_path: Path
+) -> None:
+    """``--candidates`` runs the listed capacities in one branched run: each gives the KPIs
+    the search's own run of that capacity gave (the same branch of the same history)."""
+    out, _ = curve
+    folders = sorted(out.glob("slots_per_session_*"))[:3]
+    caps = [int(f.name.rpartition("_")[2]) for f in folders]
+    grid = tmp_path / "grid"
+    assert size(grid, "--kpi", BACKLOG, "--target", "5", "--candidates",
+                ",".join(map(str, caps))) == 0  # fmt: skip
+    t = _table(grid)
+    assert sorted(t["slots_per_session"]) == sorted(caps)
+    reps = pd.read_csv(grid / "candidates" / "replications.csv")
+    assert sorted(set(reps["scenario"])) == [f"slots_per_session_{c:04d}" for c in sorted(caps)]
+    for c, folder in zip(caps, folders, strict=True):
+        searched = pd.read_csv(folder / "replications.csv").drop(columns="scenario")
+        mine = reps[reps["scenario"] == f"slots_per_session_{c:04d}"].drop(columns="scenario")
+        pd.testing.assert_frame_equal(
+            mine.reset_index(drop=True), searched.reset_index(drop=True), check_exact=True
+        )
