@@ -455,9 +455,11 @@ def simulate_branches(
     if not fork:
         out: list[Any] = []
         for scenario in scenarios:
-            run = _start(base, replication, controls)
+            run: _Run | None = _start(base, replication, controls)
+            assert run is not None
             _advance(run, policy_start)
-            out.append(_branch(run, scenario, replication, controls, reduce_, collect=True))
+            out.append(_branch(run, scenario, replication, controls, reduce_))
+            run = None  # free this branch before the next one is built
         return out
     run = _start(base, replication, controls)
     _advance(run, policy_start)
@@ -470,13 +472,15 @@ def _branch(
     replication: int,
     controls: RunControls,
     reduce: Callable[[Scenario, RunResult], Any],
-    *,
-    collect: bool,
 ) -> Any:
-    """From the policy start: switch to ``scenario``, run to the horizon, reduce."""
+    """From the policy start: switch to ``scenario``, run to the horizon, reduce.
+
+    No garbage collection at the switch, in either path: the earlier garbage was collected
+    when the prefix started, and a collection here would only walk the live prefix (in a
+    forked child, touching every object would also copy the parent's memory)."""
     try:
         switch_policy(run.ctx, scenario)
-        _advance(run, run.horizon, collect=collect)
+        _advance(run, run.horizon, collect=False)
         result = _finish(run, scenario, replication, controls, controls.policy_start_days)
         return reduce(scenario, result)
     except Exception:
@@ -506,7 +510,7 @@ def _forked(
         try:
             os.close(read_fd)
             gc.disable()
-            out = _branch(run, scenario, replication, controls, reduce, collect=False)
+            out = _branch(run, scenario, replication, controls, reduce)
             data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_fd, "wb") as pipe:
                 pipe.write(data)

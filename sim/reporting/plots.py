@@ -352,6 +352,7 @@ def yearly_path(
     scenarios: list[str],
     start_days: float,
     scale: float,
+    after_policy_start: bool = True,
 ) -> Figure:
     """Year by year from ``start_days`` (the policy start, or the measured window's start):
     the specialist MDT backlog (mean of the weekly values), the median time from first
@@ -389,7 +390,9 @@ def yearly_path(
             axes[2].plot(share.index, share.to_numpy(), **style)
     for ax, title in zip(axes, titles, strict=True):
         ax.set_title(title, fontsize=9.5)
-        ax.set_xlabel("year after the policy start")
+        ax.set_xlabel(
+            "year after the policy start" if after_policy_start else "year of the measured window"
+        )
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     axes[0].legend(fontsize=7.5, loc="best")

@@ -584,7 +584,7 @@ def _figures(
         )
         if not patients.empty and "first_presentation_time" in patients:
             figs["yearly"] = plots.png_base64(
-                plots.yearly_path(series, patients, names, warmup, scale)
+                plots.yearly_path(series, patients, names, warmup, scale, policy_start > 0)
             )
     figs["regional"] = plots.png_base64(plots.regional_dots(table, names))
     return figs
@@ -1315,7 +1315,11 @@ England and by region, is in <code>comparison.csv</code>.</p>
             "black line: the policy start, where the scenarios leave their shared history.",
         )
     }
-<h3>Year by year after the policy start</h3>
+<h3>Year by year{
+        " after the policy start"
+        if float(c.get("policy_start_days", 0) or 0) > 0
+        else " in the measured window"
+    }</h3>
 {
         _img(
             figs,
