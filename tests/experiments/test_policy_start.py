@@ -345,3 +345,49 @@ def test_policy_start_given_as_a_date(tmp_path: Path) -> None:
     controls = json.loads((out / "manifest.json").read_text())["controls"]
     assert controls["policy_start_days"] == pytest.approx(182.0)
     assert controls["measure_start_days"] == pytest.approx(0.5 * DAYS_PER_YEAR)
+
+
+def test_after_the_switch_decisions_follow_the_new_rule_tables(
+    base: tuple[Scenario, RunControls],
+) -> None:
+    """A scenario whose only first-line rule is best supportive care (and no tumour removed at
+    presentation, the one first treatment no rule decides): decisions before the policy start
+    are the base's (same events), and every first decision made after it is best supportive
+    care. A decision agreed at an MDT before the start is recorded up to a few weeks later
+    (the outcome-to-decision delay), so the check starts 60 days after it. Guards against rule
+    tables compiled once from the base."""
+    from sim.core.events import EventKind
+    from sim.scenario.schema import SITES, TREATMENTS
+
+    scenario, controls = base
+    none = {site: 0.0 for site in SITES}
+    bsc = with_changes(
+        scenario,
+        {
+            "name": "bsc_only",
+            "treatment.first_line": [{"when": {}, "choose": {"best_supportive_care": 1.0}}],
+            "presentation.resected_at_presentation.incidental": none,
+            "presentation.resected_at_presentation.emergency": none,
+        },
+    )
+    cp, new = simulate_branches(scenario, [scenario, bsc], 0, controls, fork=True)
+    start = controls.policy_start_days
+    code = TREATMENTS.index("best_supportive_care")
+
+    def decisions(r: RunResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        e = r.events
+        m = e["kind"] == EventKind.DECISION_TO_TREAT
+        return e["time"][m], e["patient"][m], e["code"][m]
+
+    (t0, p0, c0), (t1, p1, c1) = decisions(cp), decisions(new)
+    assert np.array_equal(t0[t0 < start], t1[t1 < start])
+    assert np.array_equal(c0[t0 < start], c1[t1 < start])
+    assert np.array_equal(p0[t0 < start], p1[t1 < start])
+    # each patient's first decision (first line), for those first decided on after the start
+    first: dict[int, tuple[float, int]] = {}
+    for t, p, c in zip(t1.tolist(), p1.tolist(), c1.tolist(), strict=True):
+        first.setdefault(p, (t, c))
+    first_after = [c for t, c in first.values() if t >= start + 60.0]
+    assert len(first_after) > 20
+    assert set(first_after) == {code}
+    assert (c0[t0 >= start] != code).any()  # the base kept treating
