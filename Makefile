@@ -48,7 +48,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
-	for b in national engine_overhead scaling parallel demo crn; do $(BIN)/python benchmarks/$$b.py || exit 1; done
+	for b in national engine_overhead scaling parallel demo crn branching; do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) outputs

@@ -7,6 +7,7 @@ output folder), reported one problem per line with no traceback; 130 interrupted
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from sim.core.constants import DAYS_PER_YEAR
 from sim.core.errors import NenPathError, RunControlError, ScenarioError
 from sim.model.population import check_run_size
 from sim.scenario.loader import load_scenario_file, scenario_warnings, with_population_scale
@@ -68,11 +70,60 @@ _scale = _number(float, 0.0, True, "a number", MAX_SCALE)
 _workers = _number(int, 1, False, "a whole number", MAX_WORKERS)
 
 
+def _policy_start(text: str) -> float | dt.date:
+    """``--policy-start``: years from t=0 (a number) or a calendar date (YYYY-MM-DD)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return _warmup_years(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of years from t=0 (at least 0) or a date YYYY-MM-DD, got {text!r}"
+        ) from None
+
+
+def _capacity_list(text: str) -> list[int]:
+    """``--candidates``: distinct whole capacities, e.g. ``14,16,18``."""
+    try:
+        values = sorted({int(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be whole numbers separated by commas, e.g. 14,16,18; got {text!r}"
+        ) from None
+    if not values or values[0] < 0 or values[-1] > MAX_COUNT:
+        raise argparse.ArgumentTypeError(
+            f"must be one or more whole numbers between 0 and {MAX_COUNT}, got {text!r}"
+        )
+    return values
+
+
 def _add_run_controls(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("run controls (override the scenario's [run] table)")
     g.add_argument("--replications", "-n", type=_replications, help="replications per scenario")
     g.add_argument("--years", type=_years, help="measured years after warm-up")
     g.add_argument("--warmup-years", type=_warmup_years, help="warm-up years before measuring")
+    g.add_argument(
+        "--policy-start",
+        type=_policy_start,
+        metavar="YEARS|DATE",
+        help="when the compared scenarios' differences from BASE take effect: years from t=0 "
+        "or a date (YYYY-MM-DD, from the scenario's start_date); default: the end of the "
+        "warm-up; 0: every scenario under its own rules from t=0",
+    )
+    g.add_argument(
+        "--settle-years",
+        type=_warmup_years,
+        help="years after the policy start left out of the measured window (default 0)",
+    )
+    g.add_argument(
+        "--branching",
+        choices=("auto", "fork", "recompute"),
+        help="how the scenarios of a replication share the history before the policy start: "
+        "fork after simulating it once, or recompute it per scenario (same results; default "
+        "auto: fork where available)",
+    )
     g.add_argument("--seed", type=_seed, help="base random seed")
     g.add_argument(
         "--scale",
@@ -227,6 +278,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="largest capacity to consider (default: 4x the scenario's)",
+    )
+    p.add_argument(
+        "--candidates",
+        type=_capacity_list,
+        metavar="C1,C2,...",
+        help="evaluate exactly these capacities (England terms), all in one run that shares "
+        "each replication's history up to the policy start, instead of the bracket-and-bisect "
+        "search; the answer is the least of them that meets the target",
     )
     p.add_argument(
         "--max-utilisation",
@@ -448,6 +507,8 @@ def load_with_controls(path: Path, args: argparse.Namespace) -> tuple[Scenario, 
             "warmup_years": args.warmup_years,
             "seed": args.seed,
             "workers": args.workers,
+            "policy_start_years": _policy_start_years(args, scenario, path),
+            "settle_years": getattr(args, "settle_years", None),
         }.items()
         if v is not None
     }
@@ -462,6 +523,20 @@ def load_with_controls(path: Path, args: argparse.Namespace) -> tuple[Scenario, 
     _warn(scenario, path)
     check_run_size(scenario.population, controls)
     return scenario, controls
+
+
+def _policy_start_years(args: argparse.Namespace, scenario: Scenario, path: Path) -> float | None:
+    """``--policy-start`` in years from t=0 (a date counts from the scenario's start_date)."""
+    start = getattr(args, "policy_start", None)
+    if not isinstance(start, dt.date):
+        return start
+    days = (start - scenario.start_date).days
+    if days < 0:
+        raise RunControlError(
+            f"--policy-start {start}: before {path}'s start_date {scenario.start_date} (t=0); "
+            "give a later date or a number of years"
+        )
+    return days / DAYS_PER_YEAR
 
 
 def _warn(scenario: Scenario, path: Path) -> None:
@@ -538,6 +613,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         precision=args.precision,
         precision_kpis=args.precision_kpi or ("diagnostic_interval_days_median",),
         max_replications=args.max_replications,
+        branching=args.branching,
     )
     for line in result.headlines:
         print("- " + line)
@@ -644,6 +720,8 @@ def cmd_size(args: argparse.Namespace) -> int:
         progress=_progress(args),
         dask=args.dask,
         on_candidate=lambda line: print(line, file=sys.stderr, flush=True),
+        branching=args.branching,
+        candidates=args.candidates,
     )
     print(result.table.to_string(index=False))
     print(result.message)

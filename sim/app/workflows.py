@@ -48,10 +48,14 @@ def run_comparison(
     precision: float | None = None,
     precision_kpis: Iterable[str] = ("diagnostic_interval_days_median",),
     max_replications: int = 200,
+    branching: str | None = None,
 ) -> ComparisonResult:
     """Run every scenario with common random numbers and write the comparison and its report.
 
-    The first scenario is the base. Writes, in ``out``: what
+    The first scenario is the base: every scenario *is* the base until the policy start
+    (``controls.policy_start_days``, by default the end of the warm-up) and follows its own
+    rules from then on, each replication's shared history simulated once (``branching``, see
+    :func:`sim.experiment.runner.run_experiment`). Writes, in ``out``: what
     :func:`sim.experiment.runner.run_experiment`
     writes (manifest, replications.csv, summary.csv, patients.parquet, series.parquet, parts/),
     then ``scenario_sources.json`` (each scenario file's comments, for the methods section),
@@ -72,6 +76,8 @@ def run_comparison(
         precision=precision,
         precision_kpis=precision_kpis,
         max_replications=max_replications,
+        base=scenarios[0],
+        branching=branching,
     )
     sources = {name: scenario_sources(Path(path)) for name, path in (files or {}).items()}
     write_json(out / SOURCES_FILE, sources)

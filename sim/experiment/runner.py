@@ -60,7 +60,15 @@ from sim.measures.kpis import (
     weekly_series,
 )
 from sim.model.population import check_run_size
-from sim.model.simulation import simulate
+from sim.model.simulation import (
+    BranchFailed,
+    RunResult,
+    fork_available,
+    policy_differences,
+    simulate,
+    simulate_branches,
+    switches,
+)
 from sim.scenario.loader import scenario_dict, scenario_hash
 from sim.scenario.schema import REGIONS, RunControls, Scenario
 
@@ -109,10 +117,18 @@ class ExperimentResult:
 
 
 def run_replication(
-    scenario: Scenario, replication: int, controls: RunControls
+    scenario: Scenario, replication: int, controls: RunControls, base: Scenario | None = None
 ) -> ReplicationOutput:
-    """Simulate replication ``replication`` and reduce it to KPIs, journeys and series."""
-    result = simulate(scenario, replication, controls)
+    """Simulate replication ``replication`` and reduce it to KPIs, journeys and series (as
+    ``base`` until the policy start if a base is given: :func:`sim.model.simulation.simulate`)."""
+    return reduce_result(scenario, simulate(scenario, replication, controls, base), controls)
+
+
+def reduce_result(
+    scenario: Scenario, result: RunResult, controls: RunControls
+) -> ReplicationOutput:
+    """One simulated replication as KPIs, journeys (measured window), series and resource use."""
+    replication = result.replication
     journeys = patient_journeys(result)
     kpis = {k: float(v) for k, v in replication_kpis(result, journeys).items()}
     kpis.update(economic_kpis(scenario, result, journeys))
@@ -177,20 +193,29 @@ def _safe_replication(
         return Failure(scenario.name, replication, controls.seed, traceback.format_exc())
 
 
-def fingerprint(scenarios: list[Scenario], controls: RunControls) -> str:
-    """What makes two runs the same run: scenarios, seed, run length and the model's code.
+def fingerprint(
+    scenarios: list[Scenario], controls: RunControls, base: Scenario | None = None
+) -> str:
+    """What makes two runs the same run: scenarios, their base (what they are until the policy
+    start), seed, run length, policy start and the model's code.
 
-    Replication count, workers and backend are left out: a resumed or extended run may add
-    replications, and workers never change results. The code is in: replications made by
-    another version of the model must not be mixed into one result by a resume.
+    Replication count, workers, backend and branching (shared prefix or recomputed) are left
+    out: a resumed or extended run may add replications, and none of these changes results.
+    The code is in: replications made by another version of the model must not be mixed into
+    one result by a resume.
     """
-    blob = {
+    blob: dict[str, Any] = {
         "scenarios": [[s.name, scenario_hash(s)] for s in scenarios],
         "seed": controls.seed,
         "years": controls.years,
         "warmup_days": controls.warmup_days,
         "code": code_hash(),
     }
+    if base is not None and any(switches(base, s, controls) for s in scenarios):
+        blob["base"] = scenario_hash(base)
+        blob["policy_start_days"] = controls.policy_start_days
+    if controls.measure_start_days != controls.warmup_days:
+        blob["measure_start_days"] = controls.measure_start_days
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
 
@@ -232,14 +257,77 @@ _CODE_SHA256 = source_hash()  # read once, with the modules (a few dozen small f
 # Backends: each yields finished ReplicationOutput | Failure as they complete
 # ---------------------------------------------------------------------------------------------
 
-Task = tuple[Scenario, int]
+
+@dataclass(frozen=True)
+class Task:
+    """The unit of work: replication ``replication`` of ``scenarios``. With a ``base``, the
+    scenarios are branches of one shared history (the base until the policy start,
+    :func:`sim.model.simulation.simulate_branches`); without, one scenario run as itself."""
+
+    scenarios: tuple[Scenario, ...]
+    replication: int
+    base: Scenario | None = None
+    branching: str = "fork"
+
+
+Outputs = list[ReplicationOutput | Failure]
+
+BRANCHING_MODES = ("auto", "fork", "recompute")
+"""``fork``: simulate the shared history once per replication and fork a branch per scenario;
+``recompute``: every branch simulates it again (same results, the switch for Windows and for
+benchmarks); ``auto``: fork where the platform has it."""
+
+
+def resolve_branching(mode: str | None) -> str:
+    """``fork`` or ``recompute`` for ``mode`` (None: the ``NENPATH_BRANCHING`` environment
+    variable, else ``auto``)."""
+    mode = mode or os.environ.get("NENPATH_BRANCHING") or "auto"
+    if mode not in BRANCHING_MODES:
+        raise RunControlError(
+            f"branching {mode!r}: must be one of {', '.join(BRANCHING_MODES)} (--branching or "
+            "NENPATH_BRANCHING)"
+        )
+    if mode == "auto":
+        return "fork" if fork_available() else "recompute"
+    return mode
+
+
+def run_task(
+    task: Task, controls: RunControls, replicate: Replicate, code: str | None = None
+) -> Outputs:
+    """Run one task; an exception fails the scenarios it concerns (:class:`Failure`)."""
+    k = task.replication
+    if task.base is None:
+        return [_safe_replication(replicate, s, k, controls, code) for s in task.scenarios]
+    if code is not None and code != code_hash():
+        return [_safe_replication(replicate, s, k, controls, code) for s in task.scenarios]
+    if replicate is not run_replication:  # a stand-in (tests): it knows nothing of branches
+        return [_safe_replication(replicate, s, k, controls) for s in task.scenarios]
+    base = task.base
+    try:
+        branches = simulate_branches(
+            base,
+            list(task.scenarios),
+            k,
+            controls,
+            fork=task.branching == "fork" and len(task.scenarios) > 1,
+            reduce=lambda s, r: reduce_result(s, r, controls),
+        )
+    except Exception:
+        tb = "the shared history (the base until the policy start) failed:\n"
+        tb += traceback.format_exc()
+        return [Failure(s.name, k, controls.seed, tb) for s in task.scenarios]
+    return [
+        Failure(s.name, k, controls.seed, out.traceback) if isinstance(out, BranchFailed) else out
+        for s, out in zip(task.scenarios, branches, strict=True)
+    ]
 
 
 def _serial(
     tasks: list[Task], controls: RunControls, replicate: Replicate
-) -> Generator[ReplicationOutput | Failure, None, None]:
-    for scen, k in tasks:
-        yield _safe_replication(replicate, scen, k, controls)
+) -> Generator[Outputs, None, None]:
+    for task in tasks:
+        yield run_task(task, controls, replicate)
 
 
 def _worker_init(main_pid: int) -> None:
@@ -278,7 +366,7 @@ def _alive(pid: int) -> bool:
 
 def _processes(
     tasks: list[Task], controls: RunControls, workers: int, replicate: Replicate
-) -> Generator[ReplicationOutput | Failure, None, None]:
+) -> Generator[Outputs, None, None]:
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
@@ -289,9 +377,8 @@ def _processes(
     )
     finished = False
     try:
-        task_of: dict[Future[ReplicationOutput | Failure], Task] = {
-            pool.submit(_safe_replication, replicate, s, k, controls, code): (s, k)
-            for s, k in tasks
+        task_of: dict[Future[Outputs], Task] = {
+            pool.submit(run_task, task, controls, replicate, code): task for task in tasks
         }
         pending = set(task_of)
         while pending:
@@ -311,20 +398,17 @@ def _processes(
             _terminate(procs)
 
 
-def _result(fut: Any, task: Task, controls: RunControls) -> ReplicationOutput | Failure:
-    """A finished future's output; a worker that died (killed, out of memory) or a Dask task
-    that was lost fails that replication only."""
+def _result(fut: Any, task: Task, controls: RunControls) -> Outputs:
+    """A finished future's outputs; a worker that died (killed, out of memory) or a Dask task
+    that was lost fails that replication (of the task's scenarios) only."""
     try:
-        res: ReplicationOutput | Failure = fut.result()
+        res: Outputs = fut.result()
     except Exception:
-        scenario, k = task
-        return Failure(
-            scenario.name,
-            k,
-            controls.seed,
-            traceback.format_exc() + "(the worker running it died or was lost; "
-            "the replication itself may be fine: --resume runs it again)\n",
+        tb = traceback.format_exc() + (
+            "(the worker running it died or was lost; "
+            "the replication itself may be fine: --resume runs it again)\n"
         )
+        return [Failure(s.name, task.replication, controls.seed, tb) for s in task.scenarios]
     return res
 
 
@@ -349,7 +433,7 @@ def _dask(
     address: str,
     workers: int | None,
     replicate: Replicate,
-) -> Generator[ReplicationOutput | Failure, None, None]:
+) -> Generator[Outputs, None, None]:
     from distributed import Client, LocalCluster, as_completed
 
     code = code_hash()
@@ -372,8 +456,8 @@ def _dask(
             ) from None
     try:
         task_of = {
-            client.submit(_safe_replication, replicate, s, k, controls, code, pure=False): (s, k)
-            for s, k in tasks
+            client.submit(run_task, task, controls, replicate, code, pure=False): task
+            for task in tasks
         }
         for fut in as_completed(list(task_of)):
             yield _result(fut, task_of[fut], controls)
@@ -403,6 +487,8 @@ def run_experiment(
     files: dict[str, str] | None = None,
     on_output: Callable[[ReplicationOutput], None] | None = None,
     replicate: Replicate = run_replication,
+    base: Scenario | None = None,
+    branching: str | None = None,
 ) -> ExperimentResult:
     """Run ``controls.replications`` replications of every scenario (CRN across scenarios).
 
@@ -433,6 +519,15 @@ def run_experiment(
         ``resume``), in the order they finish.
     replicate:
         What runs one replication (default :func:`run_replication`); a seam for tests.
+    base:
+        The scenario the others are compared with (usually the first). Given, every scenario
+        *is* the base until ``controls.policy_start_days`` and switches to its own rules there
+        (unless the policy starts at 0 or it says ``policy_from_start``); replication *k* of
+        all of them is one unit of work that simulates the shared history once
+        (``branching``). None: each scenario runs under its own rules from t = 0.
+    branching:
+        ``fork``, ``recompute`` or ``auto`` (default: ``NENPATH_BRANCHING``, else ``auto``):
+        how branches get the shared history; results are identical either way.
 
     Returns
     -------
@@ -455,11 +550,32 @@ def run_experiment(
         check_kpis(precision_kpis, "--precision-kpi")
     for s in scenarios:
         check_run_size(s.population, controls)
+    if base is not None:
+        check_policy_start(base, scenarios, controls)
+    mode = resolve_branching(branching)
     with io.folder_lock(out) if out is not None else contextlib.nullcontext():
         return _experiment(
             scenarios, controls, out, dask, resume, force, progress, precision, precision_kpis,
-            max_replications, files, on_output, replicate,
+            max_replications, files, on_output, replicate, base, mode,
         )  # fmt: skip
+
+
+def check_policy_start(base: Scenario, scenarios: list[Scenario], controls: RunControls) -> None:
+    """Raise :class:`RunControlError` for a scenario whose differences from ``base`` cannot
+    take effect at the policy start (what is drawn for each patient before the run, or a
+    resource's kind or scope), naming what differs and the ways out."""
+    for s in scenarios:
+        if not switches(base, s, controls):
+            continue
+        keys = policy_differences(base, s)
+        if keys:
+            raise RunControlError(
+                f"scenario {s.name!r} differs from the base {base.name!r} in {', '.join(keys)}: "
+                "what is drawn for each patient before the run (or a resource's kind or scope) "
+                f"cannot switch at the policy start ({controls.policy_start_days / 365.25:g} "
+                "years); set policy_from_start = true in the scenario file to run it under its "
+                "own rules from t = 0, or give --policy-start 0"
+            )
 
 
 def _experiment(
@@ -476,12 +592,14 @@ def _experiment(
     files: dict[str, str] | None,
     on_output: Callable[[ReplicationOutput], None] | None,
     replicate: Replicate,
+    base: Scenario | None,
+    branching: str,
 ) -> ExperimentResult:
     """:func:`run_experiment` once its folder is held (see there)."""
     names = [s.name for s in scenarios]
     started = time.perf_counter()
     workers = controls.workers or os.cpu_count() or 1
-    fp = fingerprint(scenarios, controls)
+    fp = fingerprint(scenarios, controls, base)
     outputs: dict[tuple[str, int], dict[str, float]] = {}
     failures: list[Failure] = []
     manifest: dict[str, Any] = {}
@@ -489,7 +607,7 @@ def _experiment(
         reuse = io.prepare_folder(out, fp, force=force, resume=resume)
         if reuse:
             outputs.update(_load_parts(out, names))
-        manifest = _manifest(scenarios, controls, fp, files, dask, workers)
+        manifest = _manifest(scenarios, controls, fp, files, dask, workers, base)
         io.write_json(out / io.MANIFEST, manifest)
     loaded = set(outputs)
 
@@ -500,13 +618,9 @@ def _experiment(
     try:
         while True:
             failed = {(f.scenario, f.replication) for f in failures}
-            tasks = [
-                (s, k)
-                for k in range(target)
-                for s in scenarios
-                if (s.name, k) not in outputs and (s.name, k) not in failed
-            ]
-            stream: Generator[ReplicationOutput | Failure, None, None]
+            tasks = _tasks(scenarios, range(target), outputs.keys() | failed, controls, base)
+            tasks = [Task(t.scenarios, t.replication, t.base, branching) for t in tasks]
+            stream: Generator[Outputs, None, None]
             if dask is not None and tasks:
                 stream = _dask(tasks, controls, dask, controls.workers, replicate)
             elif workers <= 1 or len(tasks) <= 1:
@@ -516,7 +630,7 @@ def _experiment(
             # closing(): an interruption while a replication is being stored still ends the
             # backend (and its workers) at once.
             with contextlib.closing(stream):
-                for res in stream:
+                for res in (r for batch in stream for r in batch):
                     if isinstance(res, Failure):
                         failures.append(res)
                         bar.note(
@@ -576,6 +690,28 @@ def _experiment(
         f = failures[0]
         raise ReplicationError(f.scenario, f.replication, f.seed, f.traceback)
     return result
+
+
+def _tasks(
+    scenarios: list[Scenario],
+    replications: Iterable[int],
+    done: Iterable[tuple[str, int]],
+    controls: RunControls,
+    base: Scenario | None,
+) -> list[Task]:
+    """The work left: per replication, one task holding every scenario that branches from the
+    base (the shared history is simulated once for them), and one task per scenario that runs
+    as itself. Scenarios already done (finished, reused by a resume, or failed) are left out:
+    a branch's result does not depend on which other branches run with it."""
+    skip = set(done)
+    tasks: list[Task] = []
+    for k in replications:
+        todo = [s for s in scenarios if (s.name, k) not in skip]
+        shared = tuple(s for s in todo if base is not None and switches(base, s, controls))
+        if shared:
+            tasks.append(Task(shared, k, base))
+        tasks += [Task((s,), k) for s in todo if s not in shared]
+    return tasks
 
 
 def check_kpis(kpis: Iterable[str], option: str) -> None:
@@ -709,7 +845,9 @@ def _manifest(
     files: dict[str, str] | None,
     dask: str | None,
     workers: int,
+    base: Scenario | None,
 ) -> dict[str, Any]:
+    switched = base is not None and any(switches(base, s, controls) for s in scenarios)
     return {
         "tool": "nen-pathway",
         "status": "running",
@@ -719,7 +857,10 @@ def _manifest(
             **controls.model_dump(mode="json"),
             "warmup_days": controls.warmup_days,
             "horizon_days": controls.horizon_days,
+            "measure_start_days": controls.measure_start_days,
+            "policy_start_days": controls.policy_start_days if switched else 0.0,
         },
+        "base": base.name if switched and base is not None else None,
         "backend": f"dask:{dask}"
         if dask
         else ("serial" if workers <= 1 else f"processes:{workers}"),

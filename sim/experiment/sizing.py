@@ -403,6 +403,8 @@ def size_resource(
     progress: bool | None = None,
     dask: str | None = None,
     on_candidate: Callable[[str], None] | None = None,
+    branching: str | None = None,
+    candidates: list[int] | None = None,
 ) -> SizingResult:
     """Find the least capacity of ``resource`` for which ``kpi`` meets ``target`` with 95%
     confidence.
@@ -435,6 +437,15 @@ def size_resource(
         Passed to :func:`sim.experiment.runner.run_experiment`.
     on_candidate:
         Called with one line of text per capacity evaluated.
+    branching:
+        How candidates share each replication's history up to the policy start (see
+        :func:`sim.experiment.runner.run_experiment`). Every candidate *is* ``scenario`` until
+        the policy start and has its capacity from then on.
+    candidates:
+        Evaluate exactly these capacities (England terms), in one run in ``out/candidates/``
+        whose replications simulate the shared history once for all of them, instead of the
+        bracket-and-bisect search (which decides each capacity from the last, so runs them one
+        after the other); the answer is the least of them that meets the target.
     """
     q = make_question(scenario, controls, resource, kpi, target, direction, lo, hi, max_utilisation)
     res, scale = q.resource, scenario.population.population_scale
@@ -452,19 +463,26 @@ def size_resource(
     # The folder's identity leaves out the KPI and target: the runs at each capacity are the
     # same whatever is asked of them, so --resume can reuse them for another question.
     fp = hashlib.sha256(
-        json.dumps([fingerprint([scenario], controls), res.name]).encode()
+        json.dumps([fingerprint([scenario], controls, scenario), res.name]).encode()
     ).hexdigest()
     io.prepare_folder(out, fp, force=force, resume=resume)
     io.write_json(out / io.MANIFEST, {**meta, "status": "running", "fingerprint": fp})
 
     cache: dict[int, Candidate] = {}
+    reported: set[int] = set()
+
+    run = {"force": force, "resume": resume, "progress": progress, "dask": dask}
+    run["branching"] = branching
+    if candidates is not None:
+        ks = sorted({_run_units(res, c, scale) for c in candidates})
+        cache.update(_evaluate_grid(scenario, controls, q, ks, out, **run))
 
     def evaluate(k: int) -> Candidate:
-        if k not in cache:
-            c = cache[k] = _evaluate(
-                scenario, controls, q, k, out, force=force, resume=resume, progress=progress,
-                dask=dask,
-            )  # fmt: skip
+        if k not in cache or k not in reported:
+            c = cache[k] = (
+                cache[k] if k in cache else _evaluate(scenario, controls, q, k, out, **run)
+            )
+            reported.add(k)
             if on_candidate is not None:
                 on_candidate(
                     f"{_capacity_text(res, c.capacity)}: {kpi} {c.mean:.3g} "
@@ -475,12 +493,17 @@ def size_resource(
         return cache[k]
 
     start = res.current if res.current is not None else q.hi
-    best = bracket_and_bisect(
-        lambda k: evaluate(k).meets,
-        _run_units(res, start, scale),
-        _run_units(res, q.lo, scale, bound="lo"),
-        _run_units(res, q.hi, scale, bound="hi"),
-    )
+    if candidates is not None:
+        for k in sorted(cache):
+            evaluate(k)  # reports each
+        best = next((k for k in sorted(cache) if cache[k].meets), None)
+    else:
+        best = bracket_and_bisect(
+            lambda k: evaluate(k).meets,
+            _run_units(res, start, scale),
+            _run_units(res, q.lo, scale, bound="lo"),
+            _run_units(res, q.hi, scale, bound="hi"),
+        )
     cands = [cache[k] for k in sorted(cache)]
     if all(math.isnan(c.mean) for c in cands):
         raise RunControlError(
@@ -558,11 +581,45 @@ def _evaluate(
     e = _england_units(res, k, scenario.population.population_scale)
     variant = with_capacity(scenario, res, e, f"{scenario.name}-{res.name}-{e}")
     folder = out / f"{res.unit}_{e:04d}"
-    result = run_experiment([variant], controls, folder, **run)
+    result = run_experiment([variant], controls, folder, base=scenario, **run)
+    if result.failures:
+        f = result.failures[0]
+        raise ReplicationError(f.scenario, f.replication, f.seed, f.traceback)
+    return _candidate(q, k, e, result.replications, controls, folder)
+
+
+def _evaluate_grid(
+    scenario: Scenario,
+    controls: RunControls,
+    q: Question,
+    ks: list[int],
+    out: Path,
+    **run: Any,
+) -> dict[int, Candidate]:
+    """Run every run capacity in ``ks`` in one experiment (``out/candidates/``), branched
+    from ``scenario`` at the policy start, so each replication's shared history is simulated
+    once for all of them."""
+    res = q.resource
+    scale = scenario.population.population_scale
+    es = {k: _england_units(res, k, scale) for k in ks}
+    variants = {k: with_capacity(scenario, res, e, f"{res.unit}_{e:04d}") for k, e in es.items()}
+    folder = out / "candidates"
+    result = run_experiment(list(variants.values()), controls, folder, base=scenario, **run)
     if result.failures:
         f = result.failures[0]
         raise ReplicationError(f.scenario, f.replication, f.seed, f.traceback)
     reps = result.replications
+    return {
+        k: _candidate(q, k, es[k], reps[reps["scenario"] == v.name], controls, folder)
+        for k, v in variants.items()
+    }
+
+
+def _candidate(
+    q: Question, k: int, e: int, reps: pd.DataFrame, controls: RunControls, folder: Path
+) -> Candidate:
+    """A candidate from its replications' KPIs."""
+    res = q.resource
     if q.kpi not in reps:
         raise RunControlError(f"--kpi {q.kpi}: not reported by this model version")
     # The same replications 0..n-1 at every capacity, even if a resumed folder holds more.
@@ -570,20 +627,26 @@ def _evaluate(
     values = reps.set_index("replication")[q.kpi].astype(float)
     # The CI keeps within the KPI's bounds (a share in 0-1, a wait non-negative).
     mean, ci_low, ci_high, n = bounded_interval(values.to_numpy(), *kpi_bounds(q.kpi))
-    util = _utilisation(folder, res, controls.replications)
+    scenario = str(reps["scenario"].iloc[0]) if "scenario" in reps and len(reps) else None
+    util = _utilisation(folder, res, controls.replications, scenario)
     met = q.met_by(ci_low, ci_high)
     saturated = bool(util > q.max_utilisation)  # NaN (not reported) is never saturated
     return Candidate(k, e, values, mean, ci_low, ci_high, n, met, folder, util, saturated)
 
 
-def _utilisation(folder: Path, res: SizedResource, replications: int) -> float:
+def _utilisation(
+    folder: Path, res: SizedResource, replications: int, scenario: str | None = None
+) -> float:
     """Mean utilisation of the sized instance over replications ``0..replications-1``, from
-    the run's ``resources.parquet`` (every capacity resource: sessions and server pools)."""
+    the run's ``resources.parquet`` (every capacity resource: sessions and server pools); in a
+    run of several candidates, ``scenario``'s rows only."""
     path = folder / "resources.parquet"
     if not path.exists():
         return math.nan
     table = pd.read_parquet(path)
     table = table[table["replication"] < replications]
+    if scenario is not None and "scenario" in table:
+        table = table[table["scenario"] == scenario]
     return instance_utilisation(table, res.base, res.region)
 
 
@@ -740,7 +803,7 @@ def _listing_ceiling(q: Question, cand: Candidate, controls: RunControls) -> str
     p = pd.read_parquet(path, columns=cols)
     p = p[
         p["specialist_mdt_listed_time"].notna()
-        & (p["diagnosis_time"] >= controls.warmup_days)
+        & (p["diagnosis_time"] >= controls.measure_start_days)
         & (p["diagnosis_time"] <= controls.horizon_days)
     ]
     if kpi_region is not None:

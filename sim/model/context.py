@@ -182,6 +182,11 @@ class SimContext:
     resources: dict[tuple[str, int], Resource]
     """Keyed by (resource name, region index); national resources are under every region."""
 
+    def switch_scenario(self, scenario: Scenario) -> None:
+        """At a policy start: every process reads ``scenario`` from now on
+        (:func:`sim.model.simulation.switch_policy` also reconfigures the resources)."""
+        object.__setattr__(self, "scenario", scenario)
+
     def resource(self, name: str, region: int) -> Resource:
         return self.resources[(name, region)]
 

@@ -239,7 +239,51 @@ class SlottedService:
         self._by_deadline = _Queue(lambda c: (c.deadline, c.seq))
         self._urgent = _Queue(lambda c: (c.list_time, c.seq))
         self._seq = 0
+        self._generation = 0
+        """Bumped when the calendar changes at a policy start: the old session loop ends."""
         env.process(self._run())
+
+    def reconfigure(
+        self,
+        sessions: list[tuple[str, float]],
+        slots: float | None,
+        cancel_probability: float,
+        results_cutoff_days: float,
+        skip_bank_holidays: bool,
+        priority: str,
+        class_order: list[int],
+        escalation_days: float | None,
+    ) -> None:
+        """Take a policy's settings from now on (see :func:`sim.model.simulation.switch_policy`).
+
+        Listed cases keep their place: they are re-ordered by the new priority rule, and the
+        next session of the new calendar takes them. A changed calendar (sessions, cancellation
+        or bank-holiday rule) starts a new session loop from now; the old one ends at its next
+        wake-up without holding its session.
+        """
+        self.slots = slots
+        self.cutoff = results_cutoff_days
+        offsets = Calendar.week_offsets(sessions)
+        if (
+            offsets != self._offsets
+            or cancel_probability != self.cancel_probability
+            or skip_bank_holidays != self.skip_bank_holidays
+        ):
+            self._offsets = offsets
+            self.cancel_probability = cancel_probability
+            self.skip_bank_holidays = skip_bank_holidays
+            self._generation += 1
+            self.env.process(self._run())
+        waiting = self._ready.cases()
+        self._ready = _Queue(_static_key(priority, class_order))
+        for case in waiting:
+            self._ready.push(case)
+        self._escalation = escalation_days if priority == "class" else None
+        self._by_deadline = _Queue(lambda c: (c.deadline, c.seq))
+        self._urgent = _Queue(lambda c: (c.list_time, c.seq))
+        if self._escalation is not None:
+            for case in waiting:
+                self._by_deadline.push(case)
 
     @property
     def waiting(self) -> int:
@@ -274,14 +318,17 @@ class SlottedService:
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         env, log, rid = self.env, self._log, self.rid
-        k = Calendar.first_session_index(env.now, self._offsets)
+        generation, offsets = self._generation, self._offsets
+        k = Calendar.first_session_index(env.now, offsets)
         while True:
-            t = Calendar.session_time(k, self._offsets)
+            t = Calendar.session_time(k, offsets)
             k += 1
             # One cancellation draw per calendar session, held or not, so the stream stays
             # aligned with the calendar whatever the load.
             cancelled = self._rng.random() < self.cancel_probability
             yield _LateTimeout(env, max(t - env.now, 0.0))
+            if generation != self._generation:
+                return  # a policy start replaced this calendar
             holiday = self.skip_bank_holidays and self._calendar.is_bank_holiday(t)
             if holiday or cancelled:
                 log.record(t, NO_PATIENT, EventKind.SESSION_CANCELLED, rid, int(holiday))
@@ -366,18 +413,56 @@ class ServerPool:
         self._busy = 0
         self._queue = _Queue(_static_key(priority, class_order or [0, 1, 2]))
         self._seq = 0
+        self._generation = 0
+        self._schedule = schedule or None
         if schedule:
-            shifts = sorted((WEEKDAY_INDEX[w] + h / 24.0, n) for w, h, n in schedule)
-            self._offsets = [t for t, _ in shifts]
-            self._on_duty = [n for _, n in shifts]
-            # On duty now: the shift that started most recently (last week's last one if none
-            # has started yet this week).
-            k = Calendar.first_session_index(env.now, self._offsets)
-            if Calendar.session_time(k, self._offsets) > env.now:
-                k -= 1
-            self.servers = self._on_duty[k % len(shifts)]
-            log.record(env.now, NO_PATIENT, EventKind.CAPACITY_CHANGE, rid, self.servers)
-            env.process(self._follow_schedule(k + 1))
+            self._start_schedule(schedule)
+
+    def _start_schedule(self, schedule: list[tuple[str, float, int]]) -> None:
+        env = self.env
+        shifts = sorted((WEEKDAY_INDEX[w] + h / 24.0, n) for w, h, n in schedule)
+        self._offsets = [t for t, _ in shifts]
+        self._on_duty = [n for _, n in shifts]
+        # On duty now: the shift that started most recently (last week's last one if none
+        # has started yet this week).
+        k = Calendar.first_session_index(env.now, self._offsets)
+        if Calendar.session_time(k, self._offsets) > env.now:
+            k -= 1
+        self.servers = self._on_duty[k % len(shifts)]
+        self._log.record(env.now, NO_PATIENT, EventKind.CAPACITY_CHANGE, self.rid, self.servers)
+        env.process(self._follow_schedule(k + 1))
+
+    def reconfigure(
+        self,
+        servers: int,
+        service_ppf: Callable[[float], float],
+        priority: str,
+        class_order: list[int],
+        schedule: list[tuple[str, float, int]] | None,
+    ) -> None:
+        """Take a policy's settings from now on (see :func:`sim.model.simulation.switch_policy`).
+
+        Cases in service finish as they started; waiting cases are re-ordered by the new rule
+        and start on the new servers (their service time is drawn when they start). A change
+        of servers is logged as CAPACITY_CHANGE, so server-days on duty are right afterwards.
+        """
+        if servers < 1:
+            raise ValueError("a server pool needs at least one server")
+        self._ppf = service_ppf
+        waiting = self._queue.cases()
+        self._queue = _Queue(_static_key(priority, class_order))
+        for case in waiting:
+            self._queue.push(case)
+        schedule = schedule or None
+        if schedule != self._schedule:
+            self._generation += 1  # the old schedule's loop ends at its next shift
+            self._schedule = schedule
+            if schedule:
+                self._start_schedule(schedule)
+        if not schedule and servers != self.servers:
+            self.servers = servers
+            self._log.record(self.env.now, NO_PATIENT, EventKind.CAPACITY_CHANGE, self.rid, servers)
+        self._start_waiting(self.env.now)
 
     @property
     def waiting(self) -> int:
@@ -409,12 +494,15 @@ class ServerPool:
 
     def _follow_schedule(self, k: int) -> Generator[simpy.Event, Any, None]:
         """Change the servers on duty at each shift from shift number ``k`` on."""
-        env, n = self.env, len(self._offsets)
+        env, n, generation = self.env, len(self._offsets), self._generation
+        offsets, on_duty_by_shift = self._offsets, self._on_duty
         while True:
-            t = Calendar.session_time(k, self._offsets)
+            t = Calendar.session_time(k, offsets)
             if t > env.now:
                 yield env.timeout(t - env.now)
-            on_duty = self._on_duty[k % n]
+            if generation != self._generation:
+                return  # a policy start replaced this schedule
+            on_duty = on_duty_by_shift[k % n]
             k += 1
             if on_duty != self.servers:
                 self.servers = on_duty
@@ -475,6 +563,10 @@ class DelayService:
         self.name = name
         self._ppf = wait_ppf
         self._rng = rng
+
+    def reconfigure(self, wait_ppf: Callable[[float], float]) -> None:
+        """Waits of cases joining from now on follow ``wait_ppf`` (a policy start)."""
+        self._ppf = wait_ppf
 
     def request(
         self,

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import pickle
+import sys
 import time
-from collections.abc import Generator, Iterator
+import traceback
+import warnings
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +36,7 @@ from sim.scenario.schema import (
     CASE_CLASSES,
     REGIONS,
     Delay,
+    ResourceSpec,
     RunControls,
     Scenario,
     Servers,
@@ -75,6 +81,8 @@ class RunResult:
     """Events still scheduled at the horizon: processes waiting (for benchmarks)."""
     wall_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    policy_start_days: float = 0.0
+    """When the run switched from its base to this scenario (0: it ran as itself from t = 0)."""
 
 
 def scaled_slots(slots: int | None, scale: float) -> float | None:
@@ -96,6 +104,70 @@ def scaled_capacity(capacity: int | None, scale: float) -> int | None:
     return max(1, round(capacity * scale))
 
 
+def _instances(scenario: Scenario) -> Iterator[tuple[str, ResourceSpec, int | None]]:
+    """Every resource instance in rid order: ``(base, spec, region index or None)``; one per
+    region (scope ``region``) or one for England (scope ``national``)."""
+    for base, spec in scenario.resources:
+        scope = getattr(spec, "scope", "national") if not isinstance(spec, Delay) else "national"
+        regions: list[int | None] = list(range(len(REGIONS))) if scope == "region" else [None]
+        for r in regions:
+            yield base, spec, r
+
+
+_CLASS_RANK = {c: i for i, c in enumerate(CASE_CLASSES)}
+
+
+def _session_args(spec: Sessions, region: str | None, scale: float) -> dict[str, Any]:
+    """What a :class:`SlottedService` is configured with (at its start or a policy start)."""
+    return {
+        "sessions": [(s.weekday, s.hour) for s in spec.sessions],
+        "slots": scaled_slots(spec.slots_for(region), scale),
+        "cancel_probability": spec.cancel_probability,
+        "results_cutoff_days": spec.results_cutoff_days,
+        "skip_bank_holidays": spec.skip_bank_holidays,
+        "priority": spec.priority,
+        "class_order": [_CLASS_RANK[c] for c in spec.class_order],
+        "escalation_days": spec.escalation_days,
+    }
+
+
+def _server_args(spec: Servers, region: str | None, scale: float) -> dict[str, Any]:
+    """What a :class:`ServerPool` is configured with (at its start or a policy start)."""
+    # Validation refuses a pool without servers (sim.scenario.schema.ServerCount), and
+    # scaling keeps at least one: nothing is silently replaced here.
+    c = scaled_capacity(spec.servers_for(region), scale)
+    assert c is not None and c >= 1
+    return {
+        "servers": c,
+        "service_ppf": spec.service_days.sample1,
+        "priority": spec.priority,
+        "class_order": [_CLASS_RANK[k] for k in spec.class_order],
+        "schedule": None
+        if spec.schedule is None
+        else [(s.weekday, s.hour, round(s.share * c)) for s in spec.schedule],
+    }
+
+
+def resource_infos(scenario: Scenario) -> list[ResourceInfo]:
+    """What each resource id of a run of ``scenario`` stands for (rid = position)."""
+    infos: list[ResourceInfo] = []
+    scale = scenario.population.population_scale
+    for base, spec, r in _instances(scenario):
+        rid = len(infos)
+        rname = None if r is None else REGIONS[r]
+        name = base if r is None else f"{base}.{rname}"
+        if isinstance(spec, Sessions):
+            slots = scaled_slots(spec.slots_for(rname), scale)
+            info = ResourceInfo(rid, name, base, rname, "sessions", slots, len(spec.sessions))
+        elif isinstance(spec, Servers):
+            servers = _server_args(spec, rname, scale)["servers"]
+            info = ResourceInfo(rid, name, base, rname, "servers", servers)
+        else:
+            info = ResourceInfo(rid, name, base, rname, "delay", None)
+        infos.append(info)
+    return infos
+
+
 def build_resources(
     env: simpy.Environment,
     scenario: Scenario,
@@ -105,79 +177,123 @@ def build_resources(
 ) -> tuple[dict[tuple[str, int], Resource], list[ResourceInfo]]:
     """One resource per region (scope ``region``) or one for England (scope ``national``)."""
     table: dict[tuple[str, int], Resource] = {}
-    infos: list[ResourceInfo] = []
+    infos = resource_infos(scenario)
     scale = scenario.population.population_scale
-    class_rank = {c: i for i, c in enumerate(CASE_CLASSES)}
-    for base, spec in scenario.resources:
-        scope = getattr(spec, "scope", "national") if not isinstance(spec, Delay) else "national"
-        regions: list[int | None] = list(range(len(REGIONS))) if scope == "region" else [None]
-        for r in regions:
-            rid = len(infos)
-            name = base if r is None else f"{base}.{REGIONS[r]}"
-            rname = None if r is None else REGIONS[r]
-            rng = streams.get(f"resource/{name}")
-            res: Resource
-            if isinstance(spec, Sessions):
-                slots = scaled_slots(spec.slots_for(rname), scale)
-                res = SlottedService(
-                    env,
-                    log,
-                    rid,
-                    name,
-                    calendar,
-                    [(s.weekday, s.hour) for s in spec.sessions],
-                    slots,
-                    rng,
-                    cancel_probability=spec.cancel_probability,
-                    results_cutoff_days=spec.results_cutoff_days,
-                    skip_bank_holidays=spec.skip_bank_holidays,
-                    priority=spec.priority,
-                    class_order=[class_rank[c] for c in spec.class_order],
-                    escalation_days=spec.escalation_days,
-                )
-                info = ResourceInfo(rid, name, base, rname, "sessions", slots, len(spec.sessions))
-            elif isinstance(spec, Servers):
-                # Validation refuses a pool without servers (sim.scenario.schema.ServerCount), and
-                # scaling keeps at least one: nothing is silently replaced here.
-                c = scaled_capacity(spec.servers_for(rname), scale)
-                assert c is not None and c >= 1
-                res = ServerPool(
-                    env,
-                    log,
-                    rid,
-                    name,
-                    c,
-                    spec.service_days.sample1,
-                    rng,
-                    priority=spec.priority,
-                    class_order=[class_rank[k] for k in spec.class_order],
-                    schedule=None
-                    if spec.schedule is None
-                    else [(s.weekday, s.hour, round(s.share * c)) for s in spec.schedule],
-                )
-                info = ResourceInfo(rid, name, base, rname, "servers", c)
-            else:
-                assert isinstance(spec, Delay)
-                res = DelayService(env, log, rid, name, spec.wait_days.sample1, rng)
-                info = ResourceInfo(rid, name, base, rname, "delay", None)
-            infos.append(info)
-            for rr in range(len(REGIONS)) if r is None else [r]:
-                table[(base, rr)] = res
+    for info, (base, spec, r) in zip(infos, _instances(scenario), strict=True):
+        rng = streams.get(f"resource/{info.name}")
+        res: Resource
+        if isinstance(spec, Sessions):
+            res = SlottedService(
+                env, log, info.rid, info.name, calendar, rng=rng,
+                **_session_args(spec, info.region, scale),
+            )  # fmt: skip
+        elif isinstance(spec, Servers):
+            res = ServerPool(
+                env, log, info.rid, info.name, rng=rng, **_server_args(spec, info.region, scale)
+            )
+        else:
+            assert isinstance(spec, Delay)
+            res = DelayService(env, log, info.rid, info.name, spec.wait_days.sample1, rng)
+        for rr in range(len(REGIONS)) if r is None else [r]:
+            table[(base, rr)] = res
     return table, infos
 
 
-def simulate(scenario: Scenario, replication: int, controls: RunControls) -> RunResult:
-    """Run one replication of ``scenario`` to ``controls.horizon_days``.
+# ---------------------------------------------------------------------------------------------
+# Policy start: a scenario's differences from its base take effect at a time
+# ---------------------------------------------------------------------------------------------
 
-    Parameters
-    ----------
-    scenario:
-        The validated scenario.
-    replication:
-        Replication number (0-based); with ``controls.seed`` it fixes every random stream.
-    controls:
-        Run controls (seed, measured years, warm-up).
+SWITCHED_SECTIONS = ("diagnostics", "mdt", "resources", "treatment", "follow_up")
+"""Sections read as the pathway runs: a policy start switches them. Everything else that the
+simulation reads is drawn for each patient before the run (population, natural history,
+survival, the presentation clocks) and must be the base's, except the two presentation tables
+the pathway reads at each step (``presentation.gp``, ``presentation.resected_at_presentation``).
+``economics`` is read by the measures only."""
+
+_PRESENTATION_SWITCHED = ("gp", "resected_at_presentation")
+
+
+def policy_differences(base: Scenario, scenario: Scenario) -> list[str]:
+    """Keys (dotted) where ``scenario`` differs from ``base`` in what is drawn before the run
+    or in a resource's kind or scope: what a policy start cannot switch. Empty: it can."""
+    keys: list[str] = []
+    if scenario.start_date != base.start_date:
+        keys.append("start_date")
+    for section in ("population", "natural_history", "survival"):
+        if getattr(scenario, section) != getattr(base, section):
+            keys.append(section)
+    for name in type(base.presentation).model_fields:
+        if name not in _PRESENTATION_SWITCHED and getattr(scenario.presentation, name) != getattr(
+            base.presentation, name
+        ):
+            keys.append(f"presentation.{name}")
+    for (name, old), (_, new) in zip(base.resources, scenario.resources, strict=True):
+        if type(old) is not type(new) or getattr(old, "scope", None) != getattr(new, "scope", None):
+            keys.append(f"resources.{name}.kind/scope")
+    return keys
+
+
+def switches(base: Scenario | None, scenario: Scenario, controls: RunControls) -> bool:
+    """Whether ``scenario`` runs as ``base`` until the policy start and switches there.
+
+    No base, a policy start at 0, or a scenario that says its differences hold from t = 0
+    (``policy_from_start``): it runs under its own rules from t = 0, as a scenario always did
+    before policy starts (and as ``nenpath run`` runs one scenario).
     """
+    return base is not None and controls.policy_start_days > 0.0 and not scenario.policy_from_start
+
+
+def switch_policy(ctx: SimContext, scenario: Scenario) -> None:
+    """At a policy start: the pathway reads ``scenario`` from now on, and every resource whose
+    specification changed takes its new settings (:meth:`SlottedService.reconfigure`...).
+
+    Patients in the middle of the pathway carry on under the new rules from their next step;
+    what was drawn for each patient (clocks, uniforms) stays drawn, so common random numbers
+    hold across scenarios. A resource whose specification is unchanged is not touched, so a
+    scenario identical to its base continues exactly as the base does.
+    """
+    old = ctx.scenario
+    ctx.switch_scenario(scenario)
+    scale = scenario.population.population_scale
+    done: set[int] = set()
+    for base, spec, r in _instances(scenario):
+        if getattr(old.resources, base) == spec:
+            continue
+        res = ctx.resources[(base, 0 if r is None else r)]
+        if id(res) in done:
+            continue
+        done.add(id(res))
+        region = None if r is None else REGIONS[r]
+        if isinstance(res, SlottedService):
+            assert isinstance(spec, Sessions)
+            res.reconfigure(**_session_args(spec, region, scale))
+        elif isinstance(res, ServerPool):
+            assert isinstance(spec, Servers)
+            res.reconfigure(**_server_args(spec, region, scale))
+        else:
+            assert isinstance(res, DelayService) and isinstance(spec, Delay)
+            res.reconfigure(spec.wait_days.sample1)
+
+
+@dataclass
+class _Run:
+    """One replication's live state: what :func:`_start` builds and :func:`_advance` moves on."""
+
+    ctx: SimContext
+    log: EventLog
+    resources: dict[tuple[str, int], Resource]
+    pop: Any
+    clocks: Any
+    ids: NDArray[np.int64]
+    und: NDArray[np.float64]
+    unseen: NDArray[np.bool_]
+    horizon: float
+    started: float
+
+
+def _start(scenario: Scenario, replication: int, controls: RunControls) -> _Run:
+    """Build replication ``replication`` of ``scenario`` at t = 0: the population, its clocks,
+    the resources and one process per patient, ready to run."""
     started = time.perf_counter()
     horizon = controls.horizon_days
     streams = Streams(controls.seed, replication)
@@ -188,7 +304,7 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
     env = simpy.Environment()
     log = EventLog()
     calendar = Calendar(scenario.start_date)
-    resources, infos = build_resources(env, scenario, calendar, streams, log)
+    resources, _ = build_resources(env, scenario, calendar, streams, log)
     ctx = SimContext(env, scenario, calendar, streams, draws, log, resources)
 
     first = clocks.first_presentation
@@ -206,12 +322,24 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
     draws.keep_only(ids)
     env.process(_arrivals(ctx, ids, first[ids].tolist(), patient_rows(ids, pop, clocks)))
     env.process(_compact_log(env, log))
-    with _no_cyclic_gc():
-        env.run(until=horizon)
-    for res in {id(r): r for r in resources.values()}.values():
-        res.flush(horizon)
+    return _Run(ctx, log, resources, pop, clocks, ids, und, unseen, horizon, started)
 
-    ev = log.arrays()
+
+def _advance(run: _Run, until: float, *, collect: bool = True) -> None:
+    """Run the event loop to ``until`` (``collect=False`` in a forked branch: a collection
+    would touch every object and copy the parent's whole memory)."""
+    with _no_cyclic_gc(collect=collect):
+        run.ctx.env.run(until=until)
+
+
+def _finish(
+    run: _Run, scenario: Scenario, replication: int, controls: RunControls, policy_start: float
+) -> RunResult:
+    """The run at its horizon as plain arrays (no SimPy objects)."""
+    horizon, pop, clocks, ids, env = run.horizon, run.pop, run.clocks, run.ids, run.ctx.env
+    for res in {id(r): r for r in run.resources.values()}.values():
+        res.flush(horizon)
+    ev = run.log.arrays()
     keep = np.asarray(ev["time"]) <= horizon
     events = {k: v[keep] for k, v in ev.items()}
     patients: dict[str, NDArray[Any]] = {
@@ -232,21 +360,175 @@ def simulate(scenario: Scenario, replication: int, controls: RunControls) -> Run
         scenario=scenario.name,
         replication=replication,
         seed=controls.seed,
-        warmup_days=controls.warmup_days,
+        warmup_days=controls.measure_start_days,
         horizon_days=horizon,
         population_scale=scenario.population.population_scale,
         events=events,
         patients=patients,
-        resources=infos,
+        resources=resource_infos(scenario),
         n_generated=pop.n,
         sim_events=_events_processed(env),
         pending_events=len(getattr(env, "_queue", ())),
-        wall_seconds=time.perf_counter() - started,
+        wall_seconds=time.perf_counter() - run.started,
         extra={
-            "unseen_nen_death_time": und[unseen],
-            "unseen_nen_death_region": pop.region[unseen],
+            "unseen_nen_death_time": run.und[run.unseen],
+            "unseen_nen_death_region": pop.region[run.unseen],
         },
+        policy_start_days=policy_start,
     )
+
+
+def simulate(
+    scenario: Scenario,
+    replication: int,
+    controls: RunControls,
+    base: Scenario | None = None,
+) -> RunResult:
+    """Run one replication of ``scenario`` to ``controls.horizon_days``.
+
+    Parameters
+    ----------
+    scenario:
+        The validated scenario.
+    replication:
+        Replication number (0-based); with ``controls.seed`` it fixes every random stream.
+    controls:
+        Run controls (seed, measured years, warm-up, policy start).
+    base:
+        The scenario it is compared with. If given (and :func:`switches` holds), the run *is*
+        ``base`` until ``controls.policy_start_days`` and ``scenario`` from then on
+        (:func:`switch_policy`); without one it is ``scenario`` from t = 0.
+    """
+    if base is None or not switches(base, scenario, controls):
+        run = _start(scenario, replication, controls)
+        _advance(run, run.horizon)
+        return _finish(run, scenario, replication, controls, 0.0)
+    out = simulate_branches(base, [scenario], replication, controls, fork=False)[0]
+    if isinstance(out, BranchFailed):
+        raise RuntimeError(out.traceback)
+    assert isinstance(out, RunResult)
+    return out
+
+
+@dataclass(frozen=True)
+class BranchFailed:
+    """A branch that raised (its traceback as text); the other branches are unaffected."""
+
+    scenario: str
+    traceback: str
+
+
+def fork_available() -> bool:
+    """Whether branches can share their prefix by ``os.fork()`` (Linux, macOS; not Windows)."""
+    return hasattr(os, "fork")
+
+
+def simulate_branches(
+    base: Scenario,
+    scenarios: list[Scenario],
+    replication: int,
+    controls: RunControls,
+    *,
+    fork: bool,
+    reduce: Callable[[Scenario, RunResult], Any] | None = None,
+) -> list[Any]:
+    """Replication ``replication`` of each of ``scenarios``, all branched from ``base`` at the
+    policy start: the shared history (``base`` from t = 0 to ``controls.policy_start_days``),
+    then each scenario on its own (:func:`switch_policy`) to the horizon.
+
+    With ``fork=True`` the shared history is simulated once; at the policy start the process
+    forks once per scenario (one child at a time): each child holds a copy-on-write copy of the
+    whole simulation state (SimPy's processes are generators, which cannot be copied or
+    pickled), switches, runs on and sends back ``reduce(scenario, result)`` (default: the
+    :class:`RunResult`) pickled through a pipe, then exits. With ``fork=False`` every branch
+    simulates the shared history again. Both run the same steps in the same order from the
+    same streams (the prefix is a pure function of base, seed and replication), so they give
+    byte-identical results. Returns one item per scenario, in order; a branch that raised
+    gives a :class:`BranchFailed` in its place.
+    """
+    reduce_ = reduce if reduce is not None else (lambda _s, r: r)
+    policy_start = controls.policy_start_days
+    if not 0.0 < policy_start < controls.horizon_days:
+        raise ValueError(f"the policy start must lie inside the run, got {policy_start} days")
+    if fork and not fork_available():
+        fork = False
+    if not fork:
+        out: list[Any] = []
+        for scenario in scenarios:
+            run: _Run | None = _start(base, replication, controls)
+            assert run is not None
+            _advance(run, policy_start)
+            out.append(_branch(run, scenario, replication, controls, reduce_))
+            run = None  # free this branch before the next one is built
+        return out
+    run = _start(base, replication, controls)
+    _advance(run, policy_start)
+    return [_forked(run, s, replication, controls, reduce_) for s in scenarios]
+
+
+def _branch(
+    run: _Run,
+    scenario: Scenario,
+    replication: int,
+    controls: RunControls,
+    reduce: Callable[[Scenario, RunResult], Any],
+) -> Any:
+    """From the policy start: switch to ``scenario``, run to the horizon, reduce.
+
+    No garbage collection at the switch, in either path: the earlier garbage was collected
+    when the prefix started, and a collection here would only walk the live prefix (in a
+    forked child, touching every object would also copy the parent's memory)."""
+    try:
+        switch_policy(run.ctx, scenario)
+        _advance(run, run.horizon, collect=False)
+        result = _finish(run, scenario, replication, controls, controls.policy_start_days)
+        return reduce(scenario, result)
+    except Exception:
+        return BranchFailed(scenario.name, traceback.format_exc())
+
+
+def _forked(
+    run: _Run,
+    scenario: Scenario,
+    replication: int,
+    controls: RunControls,
+    reduce: Callable[[Scenario, RunResult], Any],
+) -> Any:
+    """One branch in a forked child; the parent keeps the prefix for the next branch."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_fd, write_fd = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns when a process with threads forks (a process-pool or Dask worker
+        # has a few): another thread may hold a lock the child then waits for. The child here
+        # only simulates, writes to its pipe and leaves with os._exit: it takes no lock of
+        # those threads (logging, executors, the event loop), and glibc's malloc is fork-safe.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=".*fork.*")
+        pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 0
+        try:
+            os.close(read_fd)
+            gc.disable()
+            out = _branch(run, scenario, replication, controls, reduce)
+            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(data)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not data:
+        return BranchFailed(
+            scenario.name,
+            f"the branch of {scenario.name} (replication {replication}) forked at the policy "
+            f"start ended without a result (wait status {status}: killed, or out of memory)\n",
+        )
+    return pickle.loads(data)
 
 
 def _arrivals(
@@ -261,7 +543,7 @@ def _arrivals(
 
 
 @contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
+def _no_cyclic_gc(collect: bool = True) -> Iterator[None]:
     """Pause CPython's cyclic garbage collector while the event loop runs.
 
     A national run holds millions of live objects (log records, patients, pending events); the
@@ -273,7 +555,7 @@ def _no_cyclic_gc() -> Iterator[None]:
     grew by 55 MB a replication at half of England; with the collection it stays flat.
     """
     was_enabled = gc.isenabled()
-    if was_enabled:
+    if was_enabled and collect:
         gc.collect()
     gc.disable()
     try:

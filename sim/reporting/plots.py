@@ -301,10 +301,15 @@ def breach_bars(summary: pd.DataFrame, scenarios: list[str]) -> Figure:
 
 
 def backlog_lines(
-    series: pd.DataFrame, scenarios: list[str], warmup_days: float, scale: float
+    series: pd.DataFrame,
+    scenarios: list[str],
+    warmup_days: float,
+    scale: float,
+    policy_start_days: float = 0.0,
 ) -> Figure:
     """Cases waiting after the week's specialist MDT meetings (England, England-scaled): mean
-    over replications, 4-week rolling mean, with the range over replications shaded."""
+    over replications, 4-week rolling mean, with the range over replications shaded; the
+    policy start (where the scenarios leave their shared history) as a vertical line."""
     fig = Figure(figsize=(9, 3.6))
     ax = fig.subplots()
     for i, scen in enumerate(scenarios):
@@ -322,7 +327,11 @@ def backlog_lines(
             label=scenario_label(scen, short=True),
         )
         ax.fill_between(years, wide.min(axis=1), wide.max(axis=1), color=colour(i), alpha=0.15)
-    ax.axvspan(0, warmup_days / DAYS_PER_YEAR, color="grey", alpha=0.12, label="warm-up")
+    ax.axvspan(0, warmup_days / DAYS_PER_YEAR, color="grey", alpha=0.12, label="not measured")
+    if policy_start_days > 0:
+        ax.axvline(
+            policy_start_days / DAYS_PER_YEAR, color="black", linewidth=1, label="policy start"
+        )
     ax.set_xlabel("years from the simulation start")
     ax.set_ylabel("cases waiting (England)")
     ax.set_title(
@@ -370,4 +379,58 @@ def regional_dots(table: pd.DataFrame, scenarios: list[str]) -> Figure:
         ax.set_title(label, fontsize=9.5)
         ax.grid(axis="x", alpha=0.3)
     _figure_legend(fig, axes.flat[0], len(scenarios))
+    return fig
+
+
+def yearly_path(
+    series: pd.DataFrame,
+    patients: pd.DataFrame,
+    scenarios: list[str],
+    start_days: float,
+    scale: float,
+    after_policy_start: bool = True,
+) -> Figure:
+    """Year by year from ``start_days`` (the policy start, or the measured window's start):
+    the specialist MDT backlog (mean of the weekly values), the median time from first
+    presentation to diagnosis and the share diagnosed with distant spread, by year of
+    diagnosis; mean over replications."""
+    fig = Figure(figsize=(12, 3.6))
+    axes = fig.subplots(1, 3)
+    titles = (
+        "Specialist MDT backlog (cases waiting, England)",
+        "Median presentation to diagnosis (days)",
+        "% diagnosed with distant spread",
+    )
+    for i, scen in enumerate(scenarios):
+        style = {
+            "color": colour(i),
+            "linestyle": linestyle(i),
+            "marker": "o",
+            "markersize": 3,
+            "label": scenario_label(scen, short=True),
+        }
+        g = series[(series["scenario"] == scen) & (series["time"] >= start_days)]
+        if not g.empty:
+            year = ((g["time"] - start_days) // DAYS_PER_YEAR).astype(int) + 1
+            by = g.groupby([year, g["replication"]])["specialist_backlog"].mean() / scale
+            mean = by.groupby(level=0).mean()
+            axes[0].plot(mean.index, mean.to_numpy(), **style)
+        p = patients[(patients["scenario"] == scen) & (patients["diagnosis_time"] >= start_days)]
+        if not p.empty:
+            year = ((p["diagnosis_time"] - start_days) // DAYS_PER_YEAR).astype(int) + 1
+            interval = p["diagnosis_time"] - p["first_presentation_time"]
+            med = interval.groupby([year, p["replication"]]).median().groupby(level=0).mean()
+            axes[1].plot(med.index, med.to_numpy(), **style)
+            distant = (p["stage_at_diagnosis"].astype(str) == "distant").astype(float) * 100
+            share = distant.groupby([year, p["replication"]]).mean().groupby(level=0).mean()
+            axes[2].plot(share.index, share.to_numpy(), **style)
+    for ax, title in zip(axes, titles, strict=True):
+        ax.set_title(title, fontsize=9.5)
+        ax.set_xlabel(
+            "year after the policy start" if after_policy_start else "year of the measured window"
+        )
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0].legend(fontsize=7.5, loc="best")
+    fig.tight_layout()
     return fig

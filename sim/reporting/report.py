@@ -420,7 +420,10 @@ def _build_report(folder: Path) -> ReportResult:
         write_csv(folder / UTILISATION_FILE, utilisation)
 
     controls = manifest.get("controls", {})
-    warmup = float(controls.get("warmup_days", 0.0))
+    # The measured window's start (the warm-up's end, or later with a later policy start or
+    # settle_years; runs stored before policy starts existed have only warmup_days).
+    warmup = float(controls.get("measure_start_days", controls.get("warmup_days", 0.0)))
+    policy_start = float(controls.get("policy_start_days", 0.0))
     resolved = {s["name"]: s.get("resolved", {}) for s in manifest["scenarios"]}
     scale = float(resolved[base].get("population", {}).get("population_scale", 1.0))
 
@@ -460,7 +463,9 @@ def _build_report(folder: Path) -> ReportResult:
             if s["name"] not in sources and s.get("file") and Path(s["file"]).is_file():
                 sources[s["name"]] = scenario_sources(Path(s["file"]))
 
-        figures = _figures(folder, table, patients, steps, names, warmup, scale, years)
+        figures = _figures(
+            folder, table, patients, steps, names, warmup, scale, years, policy_start
+        )
         page = _page(
             manifest, names, table, by_scenario, unexpected, steps, figures, sources, resolved
         ).replace(_REGIONS_SLOT, _regions_section(regions, names))
@@ -492,6 +497,35 @@ def _build_report(folder: Path) -> ReportResult:
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return ReportResult(path, table, lines, unexpected)
+
+
+def _policy_start_paragraph(c: dict[str, Any], names: list[str]) -> str:
+    """One paragraph on when the scenarios' differences take effect and what is measured."""
+    start = float(c.get("policy_start_days", 0.0) or 0.0)
+    measure = float(c.get("measure_start_days", c.get("warmup_days", 0.0)) or 0.0)
+    years = _num(round(start / DAYS_PER_YEAR, 2))
+    if start <= 0:
+        return (
+            "<p>Every scenario ran under its own rules from an empty system at t = 0 (no "
+            "policy start): the comparison is between steady states after each one's "
+            "warm-up.</p>"
+        )
+    settle = round((measure - start) / DAYS_PER_YEAR, 2)
+    window = (
+        "The measured window starts at the policy start, so the KPIs include the transition."
+        if settle <= 0
+        else f"The measured window starts {_num(settle)} years after it (settling years "
+        "left out), for a comparison nearer the new steady state."
+    )
+    return (
+        f"<p><b>Policy start.</b> Every scenario is {_e(scenario_label(names[0]))} until "
+        f"year {years} of the simulation (the same history, simulated once per replication "
+        "and branched); at the policy start each switches to its own capacities, rules and "
+        "parameters, and patients already in the pathway carry on under the new rules from "
+        "their next step, with everything drawn for them unchanged (common random numbers). "
+        f"So the figures show the backlog the policy inherits and how fast it changes. {window}"
+        "</p>"
+    )
 
 
 def _read_utilisation(folder: Path, names: list[str]) -> pd.DataFrame:
@@ -528,6 +562,7 @@ def _figures(
     warmup: float,
     scale: float,
     years: float,
+    policy_start: float = 0.0,
 ) -> dict[str, str]:
     figs: dict[str, str] = {}
     if not patients.empty:
@@ -543,7 +578,13 @@ def _figures(
         series = pd.read_parquet(
             series_path, columns=["scenario", "replication", "time", "specialist_backlog"]
         )
-        figs["backlog"] = plots.png_base64(plots.backlog_lines(series, names, warmup, scale))
+        figs["backlog"] = plots.png_base64(
+            plots.backlog_lines(series, names, warmup, scale, policy_start)
+        )
+        if not patients.empty and "first_presentation_time" in patients:
+            figs["yearly"] = plots.png_base64(
+                plots.yearly_path(series, patients, names, warmup, scale, policy_start > 0)
+            )
     figs["regional"] = plots.png_base64(plots.regional_dots(table, names))
     return figs
 
@@ -1080,8 +1121,11 @@ def _methods(
         ),
         (
             "4.2 Run length",
-            f"{_num(c.get('years', ''))} measured years after the warm-up (horizon "
-            f"{_num(c.get('horizon_days', ''))} days).",
+            f"{_num(c.get('years', ''))} measured years from day "
+            f"{_num(c.get('measure_start_days', c.get('warmup_days', '')))} (horizon "
+            f"{_num(c.get('horizon_days', ''))} days); policy start at day "
+            f"{_num(c.get('policy_start_days', 0.0))} (0: every scenario under its own rules "
+            "from t = 0).",
         ),
         (
             "4.3 Estimation approach",
@@ -1313,17 +1357,35 @@ England and by region, is in <code>comparison.csv</code>.</p>
     }
 {_breach_table(steps, names)}
 <h2 id='backlog'>Specialist MDT backlog over time</h2>
+{_policy_start_paragraph(c, names)}
 {
         _img(
             figs,
             "backlog",
             "MDT backlog over time",
             "Cases still waiting after the week's specialist NET MDT meetings, all regions, "
-            "England-scaled (divided by the population scale). Grey: warm-up (not measured). The "
+            "England-scaled (divided by the population scale). Grey: not measured (warm-up); "
+            "black line: the policy start, where the scenarios leave their shared history. The "
             "spikes are mostly the weeks after Christmas, New Year and Easter: a meeting that "
             "falls on a bank holiday is not held, so that week's cases wait another week (in one "
             "replication checked, 7 of the 10 largest week-on-week jumps followed a bank "
             "holiday on the meeting's weekday).",
+        )
+    }
+<h3>Year by year{
+        " after the policy start"
+        if float(c.get("policy_start_days", 0) or 0) > 0
+        else " in the measured window"
+    }</h3>
+{
+        _img(
+            figs,
+            "yearly",
+            "Yearly path after the policy start",
+            "Each measured year (1 = the first year of the measured window): the specialist MDT "
+            "backlog (mean of the weekly values, England-scaled), and, for the people diagnosed "
+            "that year, the median days from first presentation to diagnosis and the share "
+            "with distant spread; means over replications.",
         )
     }
 <h2 id='capacity'>Capacity resources: how much is used</h2>

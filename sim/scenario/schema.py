@@ -1021,6 +1021,13 @@ class Scenario(Strict):
     economics: Economics | None = Field(
         None, description="Costs and utilities (measures only; absent: no economic KPIs)."
     )
+    policy_from_start: bool = Field(
+        False,
+        description="Compared with a base, this scenario's differences hold from t = 0 (a "
+        "counterfactual history, or a change to what is drawn for each patient before the run: "
+        "population, natural history, survival, presentation clocks), not from the policy "
+        "start: it runs under its own rules from an empty system, with its own warm-up.",
+    )
 
     @model_validator(mode="after")
     def _monday(self) -> Scenario:
@@ -1046,10 +1053,41 @@ class RunControls(Strict):
         description="Warm-up before measurement; absent means the recommended default.",
     )
     workers: int | None = Field(None, ge=1, le=MAX_WORKERS)
+    policy_start_years: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_YEARS,
+        allow_inf_nan=False,
+        description="When a compared scenario's differences from the base take effect, in years "
+        "from t=0; absent means the end of the warm-up. 0 runs every scenario under its own "
+        "rules from t=0 (each from an empty system, as before policy starts existed).",
+    )
+    settle_years: float = Field(
+        0.0,
+        ge=0,
+        le=MAX_YEARS,
+        allow_inf_nan=False,
+        description="Years after the policy start left out of the measured window (0: measure "
+        "the transition from its first day; a few years: a steady-state comparison).",
+    )
 
     @property
     def horizon_days(self) -> float:
-        return self.warmup_days + self.years * DAYS_PER_YEAR
+        """End of the run: the measured window's start plus ``years``."""
+        return self.measure_start_days + self.years * DAYS_PER_YEAR
+
+    @property
+    def policy_start_days(self) -> float:
+        """When the scenarios' differences from their base take effect (days from t=0)."""
+        if self.policy_start_years is None:
+            return self.warmup_days
+        return self.policy_start_years * DAYS_PER_YEAR
+
+    @property
+    def measure_start_days(self) -> float:
+        """Start of the measured window: the later of the warm-up's end and the policy start,
+        plus ``settle_years``. With the defaults it is the end of the warm-up."""
+        return max(self.warmup_days, self.policy_start_days) + self.settle_years * DAYS_PER_YEAR
 
     @property
     def warmup_days(self) -> float:

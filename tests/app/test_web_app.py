@@ -336,8 +336,14 @@ def test_to_vidigi_on_a_hand_made_log() -> None:
     ev = pd.DataFrame(
         {
             "entity_id": [1, 1, 1, 1, 1, 2],
-            "event": ["presentation", "referral", "diagnosis", "queue_join", "treatment_start",
-                      "presentation"],
+            "event": [
+                "presentation",
+                "referral",
+                "diagnosis",
+                "queue_join",
+                "treatment_start",
+                "presentation",
+            ],
             "time": [100.0, 110.0, 130.0, 131.0, 150.0, 300.0],
             "resource": ["", "", "", "specialist_mdt.london", "", ""],
         }

@@ -339,3 +339,32 @@ def test_every_capacity_resource_reports_its_utilisation(
     assert t["utilisation"].notna().all() and (t["utilisation"] > 0).all()
     assert t.sort_values(unit)["utilisation"].is_monotonic_decreasing
     assert (t["saturated"] == (t["utilisation"] > 0.95)).all()
+
+
+def test_candidates_share_the_history_and_match_the_search(
+    curve: tuple[Path, str], tmp_path: Path
+) -> None:
+    """``--candidates`` runs the listed capacities in one branched run: each gives the KPIs
+    the search's own run of that capacity gave (the same branch of the same history)."""
+    out, _ = curve
+    folders = sorted(out.glob("slots_per_session_*"))[:3]
+    caps = [int(f.name.rpartition("_")[2]) for f in folders]
+    grid = tmp_path / "grid"
+    assert size(grid, "--kpi", BACKLOG, "--target", "5", "--candidates",
+                ",".join(map(str, caps))) == 0  # fmt: skip
+    t = _table(grid)
+    assert sorted(t["slots_per_session"]) == sorted(caps)
+    # each candidate's own utilisation, not the run's mixture: as the search measured it
+    searched_table = _table(out).set_index("slots_per_session")["utilisation"]
+    for _, row in t.iterrows():
+        assert row["utilisation"] == pytest.approx(
+            searched_table[row["slots_per_session"]], rel=1e-12
+        )
+    reps = pd.read_csv(grid / "candidates" / "replications.csv")
+    assert sorted(set(reps["scenario"])) == [f"slots_per_session_{c:04d}" for c in sorted(caps)]
+    for c, folder in zip(caps, folders, strict=True):
+        searched = pd.read_csv(folder / "replications.csv").drop(columns="scenario")
+        mine = reps[reps["scenario"] == f"slots_per_session_{c:04d}"].drop(columns="scenario")
+        pd.testing.assert_frame_equal(
+            mine.reset_index(drop=True), searched.reset_index(drop=True), check_exact=True
+        )

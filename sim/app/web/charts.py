@@ -126,9 +126,7 @@ def sizing_curve(
     )
     fig.add_hline(y=target, line_dash="dash", line_color="black", annotation_text="target")
     if current is not None:
-        fig.add_vline(
-            x=current, line_dash="dot", line_color=PALETTE[1], annotation_text="today"
-        )
+        fig.add_vline(x=current, line_dash="dot", line_color=PALETTE[1], annotation_text="today")
     if recommended is not None:
         fig.add_vline(
             x=recommended, line_color=PALETTE[2], annotation_text="least that meets it",

@@ -424,9 +424,7 @@ def stored_runs(root: Path | None = None, depth: int = 4) -> list[StoredRun]:
     while stack:
         folder, level = stack.pop()
         manifest = read_manifest(folder) if (folder / MANIFEST).is_file() else None
-        if manifest is not None and (
-            is_own_manifest(manifest) or manifest.get("kind") == "sizing"
-        ):
+        if manifest is not None and (is_own_manifest(manifest) or manifest.get("kind") == "sizing"):
             found.append(_stored(folder, manifest))
             continue
         if level >= depth:

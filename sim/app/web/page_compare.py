@@ -58,9 +58,7 @@ def variant_builder(base_file: Path, base: Scenario) -> tuple[Path | None, str, 
     for p in checked.problems:
         where = levers.control_for(p.key)
         if where is None:
-            where = next(
-                (c.key for c in ctrls for q in c.paths if q.startswith(p.key + ".")), None
-            )
+            where = next((c.key for c in ctrls for q in c.paths if q.startswith(p.key + ".")), None)
         text = levers.problem_text(p)
         (placed.setdefault(where, []) if where else loose).append(text)
 

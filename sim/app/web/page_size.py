@@ -72,7 +72,8 @@ def render() -> None:
     direction = default_direction(kpi)
     st.caption(
         f"The KPI must be {'at least' if direction == 'at_least' else 'at most'} the target."
-        if direction else "The KPI's direction cannot be told from its name."
+        if direction
+        else "The KPI's direction cannot be told from its name."
     )
     st.subheader("Run controls")
     d1, d2, d3 = st.columns(3)

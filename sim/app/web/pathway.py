@@ -90,9 +90,7 @@ def pathway_log(
     return to_vidigi(ev, result.warmup_days, window_weeks * 7.0, patients, seed)
 
 
-def to_vidigi(
-    ev: pd.DataFrame, start: float, days: float, patients: int, seed: int = 0
-) -> Watched:
+def to_vidigi(ev: pd.DataFrame, start: float, days: float, patients: int, seed: int = 0) -> Watched:
     """The vidigi log of ``patients`` people (seeded sample) who present in
     ``[start, start + days / 2)``, times relative to ``start``, cut at ``start + days``."""
     ev = ev[ev["entity_id"] >= 0]

@@ -161,9 +161,7 @@ def headlines_by_user(c: Comparison) -> dict[str, dict[str, list[str]]]:
             if not econ.empty:
                 row = econ.iloc[0].to_dict()
                 row["icer_note"] = "" if _missing(row.get("icer_note")) else row["icer_note"]
-                groups[group_of["economics"]].append(
-                    economic_headline(row, scenario_label(scen))
-                )
+                groups[group_of["economics"]].append(economic_headline(row, scenario_label(scen)))
             for kpi, words in HEADLINE_KPIS:
                 row = lookup(c.table, kpi, scen)
                 user = group_of.get(kpi, "Policy analysts")

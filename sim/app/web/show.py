@@ -50,18 +50,16 @@ def comparison(folder: Path, overlay: Path | None = None, key: str = "cmp") -> N
         return
     m = c.manifest
     ctl = m.get("controls", {})
-    scale = (
-        (m.get("scenarios") or [{}])[0].get("resolved", {}).get("population", {})
-    ).get("population_scale", "?")
+    scale = ((m.get("scenarios") or [{}])[0].get("resolved", {}).get("population", {})).get(
+        "population_scale", "?"
+    )
     st.caption(
         f"{len(c.names)} scenarios; {c.replications} replications each; "
         f"{ctl.get('years', '?')} measured years after {ctl.get('warmup_years') or 'the default'}"
         f" warm-up years; scale {scale}; seed {ctl.get('seed', '?')}; folder `{folder}`"
     )
     if c.replications and c.replications < 5:
-        st.warning(
-            f"Only {c.replications} replications: the 95% confidence intervals are rough."
-        )
+        st.warning(f"Only {c.replications} replications: the 95% confidence intervals are rough.")
     st.subheader("Headlines")
     for scen, groups in results.headlines_by_user(c).items():
         st.markdown(f"**{c.label(scen)}** compared with **{c.label(c.base)}**")
@@ -195,8 +193,11 @@ def sizing(folder: Path, current: float | None = None, key: str = "size") -> Non
         ),
         width="stretch", key=f"{key}-curve",
     )  # fmt: skip
-    table(s.table, "Every capacity tried (England terms): the KPI's mean and 95% CI, "
-          "utilisation, and whether the target is met (sizing.csv).")
+    table(
+        s.table,
+        "Every capacity tried (England terms): the KPI's mean and 95% CI, "
+        "utilisation, and whether the target is met (sizing.csv).",
+    )
     path = folder / "sizing.csv"
     st.download_button(
         "Download sizing.csv", path.read_bytes(), file_name="sizing.csv", mime="text/csv",
