@@ -141,8 +141,10 @@ def _present_otherwise(ctx: SimContext, p: Patient) -> ProcessGen:
         route, kind = ROUTE_INCIDENTAL, INCIDENTAL
     else:
         route, kind = ROUTE_SURVEILLANCE, SURVEILLANCE
-    t = max(first, ctx.env.now)
-    yield from hold(ctx, p, t)
+    yield from hold(ctx, p, max(first, ctx.env.now))
+    # The clock's time as the simulation reached it: ``now + (t - now)`` can differ from ``t``
+    # in the last bit, and what follows at once (an emergency resection) is recorded at now.
+    t = ctx.env.now
     ctx.record(t, p, EventKind.PRESENTATION, code=route)
     ctx.record(t, p, EventKind.REFERRAL, code=kind)
     return kind
