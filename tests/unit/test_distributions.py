@@ -107,7 +107,7 @@ def test_gamma_and_lognormal_scalar_paths_are_the_ufuncs_bit_for_bit() -> None:
     """The scalar samplers call scipy.special's C functions through cython_special (three times
     faster in the event loop than a ufunc on one number): they must give the very values the
     ufuncs give, or every result of the model would move in its last bits."""
-    us = np.random.default_rng(7).random(20_000).tolist() + [0.0, 2.0**-53, 0.5, 1 - 2.0**-53]
+    us = [*np.random.default_rng(7).random(20_000).tolist(), 0.0, 2.0**-53, 0.5, 1 - 2.0**-53]
     for mean, sd in ((10, 5), (30, 12), (3, 6), (400, 20)):
         g = parse(dist="gamma", mean=mean, sd=sd)
         shape, scale = (mean / sd) ** 2, sd**2 / mean
