@@ -91,6 +91,8 @@ class Calendar:
         self.start_date = start_date
         self._holiday_days: set[int] = set()
         self._years_done: set[int] = set()
+        self._days_done = (0, 0)
+        """Days (from t=0) of a year whose bank holidays, and its neighbours', are known."""
 
     def date_of(self, t: float) -> dt.date:
         """Calendar date of time ``t`` (days)."""
@@ -103,13 +105,18 @@ class Calendar:
 
     def is_bank_holiday(self, t: float) -> bool:
         """Whether the day containing ``t`` is an England bank holiday."""
-        year = self.date_of(t).year
-        for y in (year - 1, year, year + 1):
-            if y not in self._years_done:
-                self._years_done.add(y)
-                for d in england_bank_holidays(y):
-                    self._holiday_days.add((d - self.start_date).days)
-        return math.floor(t) in self._holiday_days
+        day = math.floor(t)
+        if not self._days_done[0] <= day < self._days_done[1]:
+            year = self.date_of(t).year
+            for y in (year - 1, year, year + 1):
+                if y not in self._years_done:
+                    self._years_done.add(y)
+                    for d in england_bank_holidays(y):
+                        self._holiday_days.add((d - self.start_date).days)
+            # Days of the year of ``t`` (its neighbours are done too): no look-up next time.
+            first = (dt.date(year, 1, 1) - self.start_date).days
+            self._days_done = (first, (dt.date(year + 1, 1, 1) - self.start_date).days)
+        return day in self._holiday_days
 
     @staticmethod
     def week_offsets(sessions: Iterable[tuple[str, float]]) -> list[float]:

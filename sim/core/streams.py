@@ -84,9 +84,13 @@ class PatientDraws:
         self.counts = list(counts)
         self.n_patients = int(sum(counts))
         self._columns: dict[tuple[str, int], NDArray[np.float64]] = {}
-        self._views: dict[tuple[str, int], memoryview] = {}
+        self.views: dict[tuple[str, int], memoryview] = {}
+        """The columns' views by ``(purpose, j)`` made so far by :meth:`view`."""
         self._keep: NDArray[np.int64] | None = None
-        self._row: memoryview | None = None
+        self._rows: range | dict[int, int] = range(self.n_patients)
+        """Where a patient's uniform is in a column: the patient id itself, or after
+        :meth:`keep_only` the position among the kept patients (absent: not kept)."""
+        self._scratch: NDArray[np.float64] | None = None
 
     def column(self, purpose: str, j: int = 0) -> NDArray[np.float64]:
         """The *j*-th uniform of ``purpose`` for every patient (a vector of ``n_patients``).
@@ -96,40 +100,51 @@ class PatientDraws:
         key = (purpose, j)
         col = self._columns.get(key)
         if col is None:
-            parts = [
-                self._streams.fresh("patient/" + purpose, r, j).random(n)
-                for r, n in enumerate(self.counts)
-            ]
-            col = np.concatenate(parts) if parts else np.empty(0)
-            if self._keep is not None:
-                col = np.ascontiguousarray(col[self._keep])
+            full = np.empty(self.n_patients) if self._keep is None else self._scratch
+            assert full is not None
+            start = 0
+            for r, n in enumerate(self.counts):
+                self._streams.fresh("patient/" + purpose, r, j).random(out=full[start : start + n])
+                start += n
+            col = full if self._keep is None else full.take(self._keep)
             self._columns[key] = col
         return col
 
     def keep_only(self, patients: NDArray[np.int64]) -> None:
-        """From now on store uniforms only for ``patients`` (ids still address them).
+        """From now on store uniforms only for ``patients`` (ids still address them), in the
+        order given.
 
         The whole population is needed to decide who presents; only those who do need the
         pathway's draws. The values are unchanged (each column is generated in full and
-        subset), so this saves memory without changing any result.
+        subset), so this saves memory without changing any result. Given in the order in which
+        the patients enter the simulation, the patients in the pathway at the same time have
+        their uniforms close together in memory, which the event loop's cache likes.
         """
-        self._keep = np.sort(np.asarray(patients, dtype=np.int64))
-        row = np.full(self.n_patients, -1, dtype=np.int64)
-        row[self._keep] = np.arange(len(self._keep))
-        self._row = row.data
+        self._keep = np.asarray(patients, dtype=np.int64).copy()
+        self._rows = {pid: row for row, pid in enumerate(self._keep.tolist())}
+        if len(self._rows) != len(self._keep):
+            raise ValueError("keep_only: patient ids must be unique")
+        self._scratch = np.empty(self.n_patients)
         self._columns.clear()
-        self._views.clear()
+        self.views.clear()
+
+    def row(self, patient: int) -> int:
+        """Where a patient's uniform is in every column (see :meth:`view`)."""
+        try:
+            return self._rows[patient]
+        except KeyError:
+            raise KeyError("no uniforms kept for this patient (see keep_only)") from None
+
+    def view(self, purpose: str, j: int = 0) -> memoryview:
+        """Column ``(purpose, j)`` as a zero-copy view indexed by :meth:`row` (kept in
+        :attr:`views`): ``view[row]`` is a plain Python float, cheap enough for the event
+        loop."""
+        view = self.views.get((purpose, j))
+        if view is None:
+            view = self.views[(purpose, j)] = self.column(purpose, j).data
+        return view
 
     def u(self, purpose: str, patient: int, j: int = 0) -> float:
-        """The *j*-th uniform of ``purpose`` for one patient (a zero-copy view makes this a
-        plain Python float lookup, cheap enough for the event loop)."""
-        view = self._views.get((purpose, j))
-        if view is None:
-            view = self.column(purpose, j).data
-            self._views[(purpose, j)] = view
-        if self._row is not None:
-            patient = self._row[patient]
-            if patient < 0:
-                raise KeyError("no uniforms kept for this patient (see keep_only)")
-        value: float = view[patient]
+        """The *j*-th uniform of ``purpose`` for one patient."""
+        value: float = self.view(purpose, j)[self.row(patient)]
         return value

@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import simpy
+from simpy.events import NORMAL
 
 from sim.core.calendar import Calendar
 from sim.core.constants import DAYS_PER_YEAR
 from sim.core.distributions import Sampler
-from sim.core.events import CaseClass, DeathCause, EventKind, EventLog
+from sim.core.events import ROW_PACK, CaseClass, DeathCause, EventKind, EventLog
 from sim.core.streams import PatientDraws, Streams
 from sim.model.natural_history import Clocks, DiseaseClock
 from sim.model.population import PopulationArrays
@@ -97,6 +98,7 @@ class Patient:
         "occult",
         "onset",
         "region",
+        "row",
         "site",
         "specialist",
         "sstr",
@@ -116,6 +118,8 @@ class Patient:
     def __init__(self, pid: int, row: tuple[Any, ...]):
         """``row`` holds the values of :data:`PATIENT_COLUMNS` for this patient."""
         self.id = pid
+        self.row = -1
+        """Where this patient's uniforms are in :class:`PatientDraws` (looked up on first use)."""
         (
             self.region,
             self.site,
@@ -192,27 +196,60 @@ class SimContext:
 
     def u(self, purpose: str, p: Patient, j: int = 0) -> float:
         """The patient's own *j*-th uniform for ``purpose``."""
-        return self.draws.u(purpose, p.id, j)
+        row = p.row
+        if row < 0:
+            row = p.row = self.draws.row(p.id)
+        try:
+            value: float = self.draws.views[purpose, j][row]
+        except KeyError:  # the column's first use
+            value = self.draws.view(purpose, j)[row]
+        return value
 
     def draw(self, dist: Sampler, purpose: str, p: Patient, j: int = 0) -> float:
         """A value of ``dist`` from the patient's own *j*-th uniform for ``purpose``."""
-        return dist.sample1(self.draws.u(purpose, p.id, j))
+        row = p.row  # as in u(), written out: this is the event loop's most frequent call
+        if row < 0:
+            row = p.row = self.draws.row(p.id)
+        try:
+            u: float = self.draws.views[purpose, j][row]
+        except KeyError:  # the column's first use
+            u = self.draws.view(purpose, j)[row]
+        return dist.sample1(u)
 
     def record(
         self, t: float, p: Patient, kind: EventKind, resource: int = -1, code: int = -1
     ) -> None:
-        self.log.append((t, p.id, kind, resource, code))
+        self.log.write(ROW_PACK(t, p.id, kind, resource, code))
 
 
-def hold(ctx: SimContext, p: Patient, until: float) -> ProcessGen:
-    """Wait until time ``until``; raise :class:`Died` if the patient dies first."""
+def hold(ctx: SimContext, p: Patient, until: float) -> tuple[simpy.Event, ...]:
+    """Wait until time ``until``; raise :class:`Died` if the patient dies first.
+
+    Used as ``yield from hold(ctx, p, until)``: it returns the event to wait for (none if
+    ``until`` has come), so a wait costs no generator of its own. If the patient dies first, the
+    event fails with :class:`Died` at the death, which SimPy raises in the waiting process
+    there; if they are already dead, :class:`Died` is raised at once."""
     env = ctx.env
-    if p.death <= until:
-        if p.death > env.now:
-            yield env.timeout(p.death - env.now)
+    now = env.now
+    death = p.death
+    if death <= until:
+        if death > now:
+            return (_DiesAt(env, death - now),)
         raise Died
-    if until > env.now:
-        yield env.timeout(until - env.now)
+    if until > now:
+        return (env.timeout(until - now),)
+    return ()
+
+
+class _DiesAt(simpy.Event):
+    """An event that fails with :class:`Died` after ``delay``: a timeout (scheduled as SimPy
+    schedules one) whose waiting process gets the exception instead of a value."""
+
+    def __init__(self, env: simpy.Environment, delay: float):
+        super().__init__(env)
+        self._ok = False
+        self._value = Died()
+        env.schedule(self, NORMAL, delay)
 
 
 def use(
@@ -225,7 +262,7 @@ def use(
 ) -> ProcessGen:
     """Queue for resource ``name`` in the patient's region until served; raise
     :class:`Died` if the patient dies while waiting. Returns the resource id."""
-    res = ctx.resource(name, p.region)
+    res = ctx.resources[name, p.region]
     served = yield res.request(p.id, case_class, deadline=deadline, leave_time=p.death, u=u)
     if not served or ctx.env.now >= p.death:
         raise Died

@@ -48,7 +48,24 @@ import simpy
 from simpy.events import NORMAL, EventPriority
 
 from sim.core.calendar import WEEKDAY_INDEX, Calendar
-from sim.core.events import NO_PATIENT, EventKind, EventLog
+from sim.core.events import NO_PATIENT, ROW_PACK, EventKind, EventLog
+
+# Event kinds bound once: looking up an IntEnum member costs about 80 ns on Python 3.11.
+(
+    EV_LEFT_QUEUE,
+    EV_QUEUE_JOIN,
+    EV_SERVICE_END,
+    EV_SERVICE_START,
+    EV_SESSION_END,
+    EV_SESSION_START,
+) = (
+    EventKind.LEFT_QUEUE,
+    EventKind.QUEUE_JOIN,
+    EventKind.SERVICE_END,
+    EventKind.SERVICE_START,
+    EventKind.SESSION_END,
+    EventKind.SESSION_START,
+)
 
 INF = math.inf
 _LATE = EventPriority(NORMAL + 1)
@@ -171,7 +188,7 @@ class _Queue:
 def _drop(case: _Case, log: EventLog, rid: int) -> None:
     """The patient died while waiting: record it at the time of death and release them."""
     case.done = True
-    log.record(case.leave_time, case.patient, EventKind.LEFT_QUEUE, rid, case.case_class)
+    log.write(ROW_PACK(case.leave_time, case.patient, EV_LEFT_QUEUE, rid, case.case_class))
     case.event.succeed(False)
 
 
@@ -308,12 +325,12 @@ class SlottedService:
     ) -> simpy.Event:
         """List a case; the returned event succeeds at the session that takes it."""
         now = self.env.now
-        event = self.env.event()
+        event = simpy.Event(self.env)
         self._seq += 1
         self._pending.append(
             _Case(self._seq, patient, case_class, now, deadline, leave_time, event, None)
         )
-        self._log.record(now, patient, EventKind.QUEUE_JOIN, self.rid, case_class)
+        self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
         return event
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
@@ -336,7 +353,7 @@ class SlottedService:
             self._hold_session(t, self.slots_at(k - 1), log, rid)
 
     def _hold_session(self, t: float, slots: int | None, log: EventLog, rid: int) -> None:
-        log.record(t, NO_PATIENT, EventKind.SESSION_START, rid, -1 if slots is None else slots)
+        log.write(ROW_PACK(t, NO_PATIENT, EV_SESSION_START, rid, -1 if slots is None else slots))
         # Cases whose results are back join the priority queue(s).
         limit = t - self.cutoff
         pending, ready = self._pending, self._ready
@@ -364,10 +381,10 @@ class SlottedService:
                     _drop(case, log, rid)
                     continue
                 case.done = True
-                log.record(t, case.patient, EventKind.SERVICE_START, rid, case.case_class)
+                log.write(ROW_PACK(t, case.patient, EV_SERVICE_START, rid, case.case_class))
                 case.event.succeed(True)
                 served += 1
-        log.record(t, NO_PATIENT, EventKind.SESSION_END, rid, served)
+        log.write(ROW_PACK(t, NO_PATIENT, EV_SESSION_END, rid, served))
 
     def flush(self, horizon: float) -> None:
         """At the end of the run: record the departure of patients who died while waiting."""
@@ -484,8 +501,10 @@ class ServerPool:
         """Queue a case; the event succeeds when its service ends."""
         now = self.env.now
         self._seq += 1
-        case = _Case(self._seq, patient, case_class, now, deadline, leave_time, self.env.event(), u)
-        self._log.record(now, patient, EventKind.QUEUE_JOIN, self.rid, case_class)
+        case = _Case(
+            self._seq, patient, case_class, now, deadline, leave_time, simpy.Event(self.env), u
+        )
+        self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
         if self._busy < self.servers:
             self._start(case)
         else:
@@ -512,7 +531,7 @@ class ServerPool:
     def _start(self, case: _Case) -> None:
         now = self.env.now
         self._busy += 1
-        self._log.record(now, case.patient, EventKind.SERVICE_START, self.rid, case.case_class)
+        self._log.write(ROW_PACK(now, case.patient, EV_SERVICE_START, self.rid, case.case_class))
         u = case.u if case.u is not None else self._rng.random()
         done = self.env.timeout(self._ppf(u), case)
         done.callbacks.append(self._finish)
@@ -522,7 +541,7 @@ class ServerPool:
         assert isinstance(case, _Case)
         now = self.env.now
         self._busy -= 1
-        self._log.record(now, case.patient, EventKind.SERVICE_END, self.rid, case.case_class)
+        self._log.write(ROW_PACK(now, case.patient, EV_SERVICE_END, self.rid, case.case_class))
         case.event.succeed(True)
         self._start_waiting(now)
 
@@ -579,11 +598,11 @@ class DelayService:
     ) -> simpy.Event:
         now = self.env.now
         wait = self._ppf(u if u is not None else self._rng.random())
-        self._log.record(now, patient, EventKind.QUEUE_JOIN, self.rid, case_class)
+        self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
         if now + wait < leave_time:
-            self._log.record(now + wait, patient, EventKind.SERVICE_START, self.rid, case_class)
+            self._log.write(ROW_PACK(now + wait, patient, EV_SERVICE_START, self.rid, case_class))
             return self.env.timeout(wait, True)
-        self._log.record(leave_time, patient, EventKind.LEFT_QUEUE, self.rid, case_class)
+        self._log.write(ROW_PACK(leave_time, patient, EV_LEFT_QUEUE, self.rid, case_class))
         return self.env.timeout(max(leave_time - now, 0.0), False)
 
     def flush(self, horizon: float) -> None:
