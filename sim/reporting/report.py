@@ -443,6 +443,12 @@ def _build_report(folder: Path) -> ReportResult:
                 )
         economics = write_economics(folder, reps, base)  # ICERs: economics.csv
         econ_lines = economic_headlines(reps, base, scenario_label)
+        if _transition_caveat(controls):
+            econ_lines = {
+                k: v + " These are a transition's figures: costs count from the policy start, "
+                "benefits build up beyond the horizon (see Outcomes and costs)."
+                for k, v in econ_lines.items()
+            }
         for scen, line in econ_lines.items():
             by_scenario.setdefault(scen, []).insert(0, line)
         lines = [line for group in by_scenario.values() for line in group]
@@ -490,13 +496,34 @@ def _build_report(folder: Path) -> ReportResult:
                 source_of=source_of,
                 label=scenario_label,
                 png=plots.png_base64,
-            ),
+            ).replace("</h2>", "</h2>" + _transition_caveat(controls), 1),
         )
     page = with_contents(page, folder)
     path = folder / REPORT_FILE
     with atomic_path(path) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return ReportResult(path, table, lines, unexpected)
+
+
+TRANSITION_CAVEAT = (
+    "Read the costs and QALYs as a <b>transition</b>: this window starts at the policy start, so "
+    "a change's costs count from its first day while the deaths it averts and the QALYs it "
+    "gains build up over years, many after the horizon, where they are not counted (life after "
+    "the horizon is censored). Over a few years this understates the lifetime benefit that "
+    "NICE's reference case asks for, and so overstates the cost per QALY. For value for money, "
+    "compare steady states (<code>--policy-start 0</code>, as <code>make demo</code> does) or "
+    "measure long after the start (<code>--settle-years</code>)."
+)
+"""Said in the outcomes and costs section (and beside the analysts' value-for-money line) of a
+comparison measured from a policy start."""
+
+
+def _transition_caveat(c: dict[str, Any]) -> str:
+    start = float(c.get("policy_start_days", 0.0) or 0.0)
+    measure = float(c.get("measure_start_days", c.get("warmup_days", 0.0)) or 0.0)
+    if start <= 0 or measure - start >= 10 * DAYS_PER_YEAR:
+        return ""
+    return f"<p class='note'>{TRANSITION_CAVEAT}</p>"
 
 
 def _policy_start_paragraph(c: dict[str, Any], names: list[str]) -> str:

@@ -8,6 +8,7 @@ The headless-Chromium check (scripts/check_report.py) runs too where Chromium is
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -304,3 +305,17 @@ def test_first_screen_answers_each_user_with_contents(run: Path) -> None:
         assert f"id='{anchor}'" in page, anchor
     assert "download='comparison.csv'" in page
     assert "nenpath size " in page  # the planner's next command
+
+
+def test_costs_measured_from_a_policy_start_are_read_as_a_transition(run: Path) -> None:
+    """A window that starts at the policy start counts a change's costs from its first day but
+    censors most of its benefit: the report says so, and says nothing for steady states."""
+    from sim.reporting.report import TRANSITION_CAVEAT, _transition_caveat
+
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert float(manifest["controls"]["policy_start_days"]) > 0  # the default: a policy start
+    page = (run / "report.html").read_text()
+    assert TRANSITION_CAVEAT in page
+    assert html.escape("These are a transition's figures") in page
+    assert _transition_caveat({"policy_start_days": 0.0}) == ""
+    assert _transition_caveat({"policy_start_days": 100.0, "measure_start_days": 100.0})
