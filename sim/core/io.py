@@ -456,3 +456,18 @@ def part_paths(folder: Path, scenario: str, replication: int) -> dict[str, Path]
         "series": base.parent / f"{base.name}.series.parquet",
         "resources": base.parent / f"{base.name}.resources.parquet",
     }
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` is running (a zombie, dead but not yet reaped, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): existence is all we can tell
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

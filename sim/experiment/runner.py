@@ -342,26 +342,11 @@ def _worker_init(main_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
-        while _alive(main_pid):
+        while io.process_alive(main_pid):
             time.sleep(0.5)
         os._exit(1)
 
     threading.Thread(target=watch, name="nenpath-main-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` is running (a zombie, dead but not yet reaped, is not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): existence is all we can tell
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _processes(

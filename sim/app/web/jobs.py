@@ -38,6 +38,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from sim.core import io
 from sim.core.io import MANIFEST, PARTS, is_own_manifest, read_manifest, write_json
 from sim.scenario.loader import scenario_hash
 from sim.scenario.schema import DEFAULT_WARMUP_YEARS, RunControls, Scenario
@@ -259,19 +260,12 @@ _PROGRESS = re.compile(r"\((\d+)/(\d+)\); elapsed ([^,;\s]+), ETA ([^,;\s]+)")
 
 def _pid_alive(pid: int, folder: Path) -> bool:
     """Whether ``pid`` is this job's process (alive, not a zombie, running this job)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if not io.process_alive(pid):
         return False
-    except PermissionError:
-        return True
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-            return False
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return True
+        return True  # no /proc (macOS): existence is all we can tell
     return str(folder.resolve()).encode() in cmd
 
 
