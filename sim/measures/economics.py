@@ -54,7 +54,7 @@ Methods (CHEERS 2022 items that apply [S161]):
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -317,6 +317,126 @@ PATIENT_COLUMNS = [
 """Columns of :func:`patient_economics` (costs discounted, GBP)."""
 
 
+class CostItems(NamedTuple):
+    """Every cost a run's patients incur, before windowing and discounting: ``points`` are
+    amounts at a time (an activity), ``spans`` amounts a year over a time span (follow-up,
+    drugs and delivery on a line); each is ``(column, patient, ...)`` with the category's
+    ``cost_<category>`` column. Prices as the scenario gives them (before
+    :func:`price_factor`)."""
+
+    points: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
+    """``(column, patient, time, amount)``."""
+    spans: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    """``(column, patient, start, end, amount a year)``."""
+
+
+def cost_items(
+    ev: pd.DataFrame,
+    journeys: pd.DataFrame,
+    scenario: Scenario,
+    resources: list[Any],
+    horizon: float,
+    seg: pd.DataFrame | None = None,
+) -> CostItems:
+    """The :class:`CostItems` of the patients in ``journeys`` up to ``horizon`` (``seg``: their
+    :func:`health_segments`, if already computed)."""
+    econ = scenario.economics
+    if econ is None:
+        raise ValueError(f"scenario {scenario.name!r} has no [economics] table")
+    if seg is None:
+        seg = health_segments(ev, journeys, econ, scenario, horizon)
+    points: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
+    spans: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    fu = seg["fu_interval"].to_numpy()
+    on_fu = ~np.isnan(fu)
+    spans.append(
+        (
+            "cost_follow_up",
+            seg["patient"].to_numpy()[on_fu],
+            seg["start"].to_numpy()[on_fu],
+            seg["end"].to_numpy()[on_fu],
+            econ.unit_costs.surveillance_visit / fu[on_fu] * DAYS_PER_YEAR,
+        )
+    )
+
+    # Activities at events.
+    pe = ev[ev["patient"].to_numpy() >= 0]
+    t = pe["time"].to_numpy(dtype=float)
+    k, code, res = pe["kind"].to_numpy(), pe["code"].to_numpy(), pe["resource"].to_numpy()
+    p = pe["patient"].to_numpy()
+    uc = econ.unit_costs
+    rid = {
+        base: [x.rid for x in resources if x.base == base]
+        for base in ("local_mdt", "specialist_mdt", "pet")
+    }
+    served = k == K.SERVICE_START
+    per_event = [
+        ("cost_gp", k == K.GP_CONSULTATION, uc.gp_consultation),
+        ("cost_primary_care_tests", k == K.PRIMARY_CARE_TEST, uc.primary_care_test),
+        ("cost_outpatient", k == K.FIRST_SEEN, uc.first_outpatient),
+        ("cost_imaging", k == K.TESTS_REPORTED, uc.workup_imaging),
+        ("cost_endoscopy", k == K.TESTS_REPORTED, uc.endoscopy * uc.endoscopy_share_of_workups),
+        ("cost_biopsy_pathology", k == K.BIOPSY, uc.biopsy_and_pathology),
+        ("cost_pet", served & np.isin(res, rid["pet"]), uc.ga68_pet),
+        ("cost_mdt_local", served & np.isin(res, rid["local_mdt"]), uc.local_mdt_discussion),
+        (
+            "cost_mdt_specialist",
+            served & np.isin(res, rid["specialist_mdt"]),
+            uc.specialist_mdt_discussion,
+        ),
+        (
+            "cost_emergency",
+            (k == K.PRESENTATION) & (code == _ROUTE_EMERGENCY),
+            uc.emergency_admission,
+        ),
+        ("cost_end_of_life", (k == K.DEATH) & (code == 0), uc.end_of_life_nen_death),
+    ]
+    for col, mask, unit in per_event:
+        points.append((col, p[mask], t[mask], np.full(int(mask.sum()), float(unit))))
+    tc = [econ.treatments[name] for name in TREATMENTS]
+    cycle_cost = np.array([c.per_cycle + c.drug_per_cycle * (1 - c.drug_discount) for c in tc])
+    start_cost = np.array([c.per_start for c in tc]) + cycle_cost
+    category = np.array([c.category for c in tc])
+    for kind_, price in ((K.TREATMENT_START, start_cost), (K.TREATMENT_CYCLE, cycle_cost)):
+        m = k == kind_
+        codes = code[m].astype(int)
+        for cat in set(category[codes]):
+            sel = category[codes] == cat
+            points.append((f"cost_{cat}", p[m][sel], t[m][sel], price[codes[sel]]))
+    # Drugs and delivery per month on a line.
+    lines = _line_ends(ev, journeys["death_time"], horizon)
+    if len(lines):
+        tcode = lines["treatment"].to_numpy()
+        monthly = np.array([c.per_month * (1 - c.drug_discount) for c in tc])[tcode]
+        cap = np.array([c.max_months if c.max_months is not None else np.inf for c in tc])[tcode]
+        start = lines["start"].to_numpy()
+        end = np.minimum(lines["end"].to_numpy(), start + cap * MONTH_DAYS)
+        for cat in set(category[tcode]):
+            sel = category[tcode] == cat
+            spans.append(
+                (
+                    f"cost_{cat}",
+                    lines["patient"].to_numpy()[sel],
+                    start[sel],
+                    end[sel],
+                    (monthly / MONTH_DAYS * DAYS_PER_YEAR)[sel],
+                )
+            )
+    return CostItems(points, spans)
+
+
+def window_cost(items: CostItems, window: tuple[float, float], factor: float = 1.0) -> float:
+    """All patients' cost in ``window`` ``(a, b)``, undiscounted (GBP; events at ``a`` or ``b``
+    count, as in :func:`patient_economics`), times ``factor`` (:func:`price_factor`)."""
+    a, b = window
+    parts = [amount[(t >= a) & (t <= b)] for _, _, t, amount in items.points]
+    parts += [
+        per_year * discounted_years(np.maximum(s, a), np.minimum(e, b), a, 0.0)
+        for _, _, s, e, per_year in items.spans
+    ]
+    return _exact_sum(np.concatenate(parts)) * factor if parts else 0.0
+
+
 def patient_economics(
     ev: pd.DataFrame,
     journeys: pd.DataFrame,
@@ -365,74 +485,15 @@ def patient_economics(
         q_years, q_dyears = years, dyears
     add("qalys", pid, util * q_years)
     add("qalys_discounted", pid, util * q_dyears)
-    fu = seg["fu_interval"].to_numpy()
-    on_fu = ~np.isnan(fu)
-    add(
-        "cost_follow_up",
-        pid[on_fu],
-        econ.unit_costs.surveillance_visit / fu[on_fu] * DAYS_PER_YEAR * dyears[on_fu],
-    )
 
-    # Activities at events, discounted at the event's time.
-    pe = ev[ev["patient"].to_numpy() >= 0]
-    t = pe["time"].to_numpy(dtype=float)
-    inside = (t >= w0) & (t <= h)
-    pe, t = pe[inside], t[inside]
-    k, code, res = pe["kind"].to_numpy(), pe["code"].to_numpy(), pe["resource"].to_numpy()
-    p = pe["patient"].to_numpy()
-    df = discount_factor(t, w0, r)
-    uc = econ.unit_costs
-    rid = {
-        base: [x.rid for x in resources if x.base == base]
-        for base in ("local_mdt", "specialist_mdt", "pet")
-    }
-    served = k == K.SERVICE_START
-    per_event = [
-        ("cost_gp", k == K.GP_CONSULTATION, uc.gp_consultation),
-        ("cost_primary_care_tests", k == K.PRIMARY_CARE_TEST, uc.primary_care_test),
-        ("cost_outpatient", k == K.FIRST_SEEN, uc.first_outpatient),
-        ("cost_imaging", k == K.TESTS_REPORTED, uc.workup_imaging),
-        ("cost_endoscopy", k == K.TESTS_REPORTED, uc.endoscopy * uc.endoscopy_share_of_workups),
-        ("cost_biopsy_pathology", k == K.BIOPSY, uc.biopsy_and_pathology),
-        ("cost_pet", served & np.isin(res, rid["pet"]), uc.ga68_pet),
-        ("cost_mdt_local", served & np.isin(res, rid["local_mdt"]), uc.local_mdt_discussion),
-        (
-            "cost_mdt_specialist",
-            served & np.isin(res, rid["specialist_mdt"]),
-            uc.specialist_mdt_discussion,
-        ),
-        (
-            "cost_emergency",
-            (k == K.PRESENTATION) & (code == _ROUTE_EMERGENCY),
-            uc.emergency_admission,
-        ),
-        ("cost_end_of_life", (k == K.DEATH) & (code == 0), uc.end_of_life_nen_death),
-    ]
-    for col, mask, unit in per_event:
-        add(col, p[mask], unit * df[mask])
-    tc = [econ.treatments[name] for name in TREATMENTS]
-    cycle_cost = np.array([c.per_cycle + c.drug_per_cycle * (1 - c.drug_discount) for c in tc])
-    start_cost = np.array([c.per_start for c in tc]) + cycle_cost
-    category = np.array([c.category for c in tc])
-    for kind_, price in ((K.TREATMENT_START, start_cost), (K.TREATMENT_CYCLE, cycle_cost)):
-        m = k == kind_
-        codes = code[m].astype(int)
-        for cat in set(category[codes]):
-            sel = category[codes] == cat
-            add(f"cost_{cat}", p[m][sel], price[codes[sel]] * df[m][sel])
-    # Drugs and delivery per month on a line.
-    lines = _line_ends(ev, journeys["death_time"], h)
-    if len(lines):
-        tcode = lines["treatment"].to_numpy()
-        monthly = np.array([c.per_month * (1 - c.drug_discount) for c in tc])[tcode]
-        cap = np.array([c.max_months if c.max_months is not None else np.inf for c in tc])[tcode]
-        s = lines["start"].to_numpy()
-        e = np.minimum(lines["end"].to_numpy(), s + cap * MONTH_DAYS)
-        lo, hi = np.maximum(s, w0), np.minimum(e, h)
-        value = monthly / MONTH_DAYS * DAYS_PER_YEAR * discounted_years(lo, hi, w0, r)
-        for cat in set(category[tcode]):
-            sel = category[tcode] == cat
-            add(f"cost_{cat}", lines["patient"].to_numpy()[sel], value[sel])
+    # Costs: activities discounted at the event's time, flows over their span in the window.
+    items = cost_items(ev, journeys, scenario, resources, h, seg)
+    for col, patients, t, amount in items.points:
+        m = (t >= w0) & (t <= h)
+        add(col, patients[m], amount[m] * discount_factor(t[m], w0, r))
+    for col, patients, start, end, per_year in items.spans:
+        lo, hi = np.maximum(start, w0), np.minimum(end, h)
+        add(col, patients, per_year * discounted_years(lo, hi, w0, r))
     cats = [f"cost_{c}" for c in COST_CATEGORIES if c != "fixed"]
     f = price_factor(econ)
     if f != 1.0:
@@ -620,15 +681,20 @@ def budget_by_year(
     (England-scaled, fixed costs included), **undiscounted** as a budget impact analysis
     reports it (ISPOR good practice: budget holders pay nominal amounts each year), for the
     years the window covers (at most :data:`BUDGET_YEARS`). Compared with a base, its paired
-    difference is the yearly budget impact."""
+    difference is the yearly budget impact. The cost items are found once and summed per
+    year (:func:`window_cost`)."""
+    econ = scenario.economics
+    assert econ is not None
     w0, h, scale = result.warmup_days, result.horizon_days, result.population_scale
+    items = cost_items(ev, journeys, scenario, result.resources, h)
     out: dict[str, float] = {}
     for i in range(1, BUDGET_YEARS + 1):
         a, b = w0 + (i - 1) * DAYS_PER_YEAR, w0 + i * DAYS_PER_YEAR
         if b > h + 1e-6:
             break
-        pat = patient_economics(ev, journeys, scenario, result.resources, (a, b), rate=0.0)
-        out[f"cost_year_{i}"] = _exact_sum(pat["cost_total"]) / scale + fixed_per_year
+        out[f"cost_year_{i}"] = window_cost(items, (a, b), price_factor(econ)) / scale + (
+            fixed_per_year
+        )
     return out
 
 

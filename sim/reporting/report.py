@@ -791,7 +791,10 @@ def _utilisation_section(util: pd.DataFrame, names: list[str]) -> str:
         )
         rows = []
         for _, r in g.groupby("resource", sort=False):
-            cells = [f"<td>{_e(r['region'].iloc[0].replace('_', ' ').title())}</td>"]
+            region = str(r["region"].iloc[0])
+            cells = [
+                f"<td>{_e('England' if region == 'national' else plots.region_label(region))}</td>"
+            ]
             for s in names:
                 x = r[r["scenario"] == s]
                 if x.empty:
