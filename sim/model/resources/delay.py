@@ -1,0 +1,56 @@
+"""No capacity modelled: an exogenous wait (general CT/MRI and endoscopy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import simpy
+
+from sim.core.events import ROW_PACK, EventLog
+from sim.model.resources.base import EV_LEFT_QUEUE, EV_QUEUE_JOIN, EV_SERVICE_START, INF
+
+
+class DelayService:
+    """No capacity: each case waits an exogenous time ``wait_ppf(u)`` and is served."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        log: EventLog,
+        rid: int,
+        name: str,
+        wait_ppf: Callable[[float], float],
+        rng: np.random.Generator,
+    ):
+        self.env = env
+        self._log = log
+        self.rid = rid
+        self.name = name
+        self._ppf = wait_ppf
+        self._rng = rng
+
+    def reconfigure(self, wait_ppf: Callable[[float], float]) -> None:
+        """Waits of cases joining from now on follow ``wait_ppf`` (a policy start)."""
+        self._ppf = wait_ppf
+
+    def request(
+        self,
+        patient: int,
+        case_class: int = 0,
+        *,
+        deadline: float = INF,
+        leave_time: float = INF,
+        u: float | None = None,
+    ) -> simpy.Event:
+        now = self.env.now
+        wait = self._ppf(u if u is not None else self._rng.random())
+        self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
+        if now + wait < leave_time:
+            self._log.write(ROW_PACK(now + wait, patient, EV_SERVICE_START, self.rid, case_class))
+            return self.env.timeout(wait, True)
+        self._log.write(ROW_PACK(leave_time, patient, EV_LEFT_QUEUE, self.rid, case_class))
+        return self.env.timeout(max(leave_time - now, 0.0), False)
+
+    def flush(self, horizon: float) -> None:
+        """Nothing waits in a delay: departures were recorded at request time."""

@@ -1,0 +1,193 @@
+"""A pool of parallel servers with a service time: pathologists reporting biopsies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim.core.calendar import WEEKDAY_INDEX, Calendar
+from sim.core.events import NO_PATIENT, ROW_PACK, EventKind, EventLog
+from sim.model.resources.base import (
+    EV_QUEUE_JOIN,
+    EV_SERVICE_END,
+    EV_SERVICE_START,
+    INF,
+    Case,
+    WaitingQueue,
+    drop_dead,
+    static_key,
+)
+
+
+class ServerPool:
+    """``servers`` parallel servers; a case holds one for its service time.
+
+    Service times are ``service_ppf(u)`` where ``u`` is the case's own uniform (passed with the
+    request, so a patient's service time is the same in every scenario) or, if none is given,
+    drawn from ``rng``. With a weekly ``schedule`` of ``(weekday, hour, servers working)`` the
+    capacity follows it; a server going off duty finishes its case (no pre-emption). Each change
+    is logged as CAPACITY_CHANGE (code = servers working), so utilisation against the servers
+    on duty can be rebuilt from the log.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        log: EventLog,
+        rid: int,
+        name: str,
+        servers: int,
+        service_ppf: Callable[[float], float],
+        rng: np.random.Generator,
+        priority: str = "fifo",
+        class_order: list[int] | None = None,
+        schedule: list[tuple[str, float, int]] | None = None,
+    ):
+        if servers < 1:
+            raise ValueError("a server pool needs at least one server")
+        self.env = env
+        self._log = log
+        self.rid = rid
+        self.name = name
+        self.servers = servers
+        """Servers on duty now."""
+        self._ppf = service_ppf
+        self._rng = rng
+        self._busy = 0
+        self._queue = WaitingQueue(static_key(priority, class_order or [0, 1, 2]))
+        self._seq = 0
+        self._generation = 0
+        self._schedule = schedule or None
+        if schedule:
+            self._start_schedule(schedule)
+
+    def _start_schedule(self, schedule: list[tuple[str, float, int]]) -> None:
+        env = self.env
+        shifts = sorted((WEEKDAY_INDEX[w] + h / 24.0, n) for w, h, n in schedule)
+        self._offsets = [t for t, _ in shifts]
+        self._on_duty = [n for _, n in shifts]
+        # On duty now: the shift that started most recently (last week's last one if none
+        # has started yet this week).
+        k = Calendar.first_session_index(env.now, self._offsets)
+        if Calendar.session_time(k, self._offsets) > env.now:
+            k -= 1
+        self.servers = self._on_duty[k % len(shifts)]
+        self._log.record(env.now, NO_PATIENT, EventKind.CAPACITY_CHANGE, self.rid, self.servers)
+        env.process(self._follow_schedule(k + 1))
+
+    def reconfigure(
+        self,
+        servers: int,
+        service_ppf: Callable[[float], float],
+        priority: str,
+        class_order: list[int],
+        schedule: list[tuple[str, float, int]] | None,
+    ) -> None:
+        """Take a policy's settings from now on (see :func:`sim.model.simulation.switch_policy`).
+
+        Cases in service finish as they started; waiting cases are re-ordered by the new rule
+        and start on the new servers (their service time is drawn when they start). A change
+        of servers is logged as CAPACITY_CHANGE, so server-days on duty are right afterwards.
+        """
+        if servers < 1:
+            raise ValueError("a server pool needs at least one server")
+        self._ppf = service_ppf
+        waiting = self._queue.cases()
+        self._queue = WaitingQueue(static_key(priority, class_order))
+        for case in waiting:
+            self._queue.push(case)
+        schedule = schedule or None
+        if schedule != self._schedule:
+            self._generation += 1  # the old schedule's loop ends at its next shift
+            self._schedule = schedule
+            if schedule:
+                self._start_schedule(schedule)
+        if not schedule and servers != self.servers:
+            self.servers = servers
+            self._log.record(self.env.now, NO_PATIENT, EventKind.CAPACITY_CHANGE, self.rid, servers)
+        self._start_waiting(self.env.now)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._queue.cases())
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def request(
+        self,
+        patient: int,
+        case_class: int = 0,
+        *,
+        deadline: float = INF,
+        leave_time: float = INF,
+        u: float | None = None,
+    ) -> simpy.Event:
+        """Queue a case; the event succeeds when its service ends."""
+        now = self.env.now
+        self._seq += 1
+        case = Case(
+            self._seq, patient, case_class, now, deadline, leave_time, simpy.Event(self.env), u
+        )
+        self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
+        if self._busy < self.servers:
+            self._start(case)
+        else:
+            self._queue.push(case)
+        return case.event
+
+    def _follow_schedule(self, k: int) -> Generator[simpy.Event, Any, None]:
+        """Change the servers on duty at each shift from shift number ``k`` on."""
+        env, n, generation = self.env, len(self._offsets), self._generation
+        offsets, on_duty_by_shift = self._offsets, self._on_duty
+        while True:
+            t = Calendar.session_time(k, offsets)
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            if generation != self._generation:
+                return  # a policy start replaced this schedule
+            on_duty = on_duty_by_shift[k % n]
+            k += 1
+            if on_duty != self.servers:
+                self.servers = on_duty
+                self._log.record(t, NO_PATIENT, EventKind.CAPACITY_CHANGE, self.rid, on_duty)
+                self._start_waiting(t)
+
+    def _start(self, case: Case) -> None:
+        now = self.env.now
+        self._busy += 1
+        self._log.write(ROW_PACK(now, case.patient, EV_SERVICE_START, self.rid, case.case_class))
+        u = case.u if case.u is not None else self._rng.random()
+        done = self.env.timeout(self._ppf(u), case)
+        done.callbacks.append(self._finish)
+
+    def _finish(self, event: simpy.Event) -> None:
+        case = event.value
+        assert isinstance(case, Case)
+        now = self.env.now
+        self._busy -= 1
+        self._log.write(ROW_PACK(now, case.patient, EV_SERVICE_END, self.rid, case.case_class))
+        case.event.succeed(True)
+        self._start_waiting(now)
+
+    def _start_waiting(self, now: float) -> None:
+        """Free servers on duty take the next waiting cases."""
+        while self._busy < self.servers:
+            nxt = self._queue.pop()
+            if nxt is None:
+                break
+            if nxt.leave_time <= now:
+                drop_dead(nxt, self._log, self.rid)
+                continue
+            nxt.done = True
+            self._start(nxt)
+
+    def flush(self, horizon: float) -> None:
+        """At the end of the run: record the departure of patients who died while waiting."""
+        for case in self._queue.cases():
+            if case.leave_time <= horizon:
+                drop_dead(case, self._log, self.rid)
