@@ -35,9 +35,9 @@ Method
   monotone in capacity; the evaluated points are checked for that, and a curve found
   non-monotone (a significant paired difference the wrong way, or a pass below a fail) is
   reported.
-* **Scale.** Runs at ``population_scale`` s < 1 scale capacity too: session slots exactly
-  (:func:`sim.model.simulation.scaled_slots`, fractional slots spread over sessions), servers
-  rounded (:func:`sim.model.simulation.scaled_capacity`). Either way candidates move in steps of
+* **Scale.** Runs at ``population_scale`` s < 1 scale capacity too, as each resource kind
+  says (:meth:`sim.model.resources.ResourceKind.run_capacity`): session slots exactly
+  (fractional slots spread over sessions), servers rounded. Either way candidates move in steps of
   about 1/s England slots or servers, the finest difference a run of that size can resolve.
   Capacities are reported in England terms.
 
@@ -70,9 +70,9 @@ from sim.experiment.analysis import bounded_interval, t_interval
 from sim.experiment.runner import fingerprint, run_experiment
 from sim.measures.kpis import KPI_DESCRIPTIONS, instance_utilisation, kpi_bounds, kpi_info
 from sim.measures.registry import HIGHER, LOWER, NEUTRAL
-from sim.model.simulation import scaled_capacity
+from sim.model.resources import ResourceKind, has_capacity, kind_of
 from sim.scenario.loader import with_changes
-from sim.scenario.schema import REGIONS, Resources, RunControls, Scenario, Servers, Sessions
+from sim.scenario.schema import REGIONS, Resources, RunControls, Scenario, Sessions
 
 AT_LEAST, AT_MOST = "at_least", "at_most"
 DEFAULT_HI_FACTOR = 4
@@ -100,32 +100,45 @@ class SizedResource:
     """Resource in the scenario's ``[resources]`` table."""
     region: str | None
     """The region whose instance changes, or None for a national resource."""
-    kind: str
-    """``sessions`` or ``servers``."""
+    kind: ResourceKind
+    """What kind of capacity it is (:mod:`sim.model.resources`): everything sizing needs to
+    know of it."""
+    spec: Any
+    """Its specification in the scenario."""
     current: int | None
-    """The scenario's capacity (slots per session or servers; None = unlimited slots)."""
-    sessions_per_week: int
-    """Sessions a week (sessions resources; 0 for servers)."""
-    cutoff_days: float
-    """Results cut-off before a session (days; sessions resources)."""
-    session_offsets: tuple[float, ...]
-    """Session times within the week (days from Monday 00:00)."""
+    """The scenario's capacity (in ``kind.unit``; None = unlimited)."""
 
     @property
-    def unit(self) -> str:
-        return "slots_per_session" if self.kind == "sessions" else "servers"
+    def key(self) -> str:
+        """The scenario key holding the capacity (``slots_per_session``, ``servers``)."""
+        assert self.kind.capacity_key is not None
+        return self.kind.capacity_key
+
+    @property
+    def per_week(self) -> int:
+        """How many times a week the capacity is offered (sessions a week; 1 for a pool)."""
+        return self.kind.per_week(self.spec)
 
     @property
     def minimum(self) -> int:
-        """The least capacity the schema allows (0 slots; 1 server)."""
-        return 0 if self.kind == "sessions" else 1
+        """The least capacity the schema allows."""
+        return self.kind.minimum
+
+    @property
+    def weekly(self) -> bool:
+        """Whether its capacity is also counted by the week (slots a week)."""
+        return self.kind.weekly_unit != self.kind.unit
+
+    def text(self, capacity: int) -> str:
+        """``capacity`` in words, e.g. ``3 slots per session (6 a week)``."""
+        return self.kind.capacity_text(capacity, self.per_week)
 
 
 def resource_names(scenario: Scenario) -> list[str]:
     """Every resource instance that can be sized: ``base.region`` or ``base`` (national)."""
     names = []
     for base, spec in scenario.resources:
-        if isinstance(spec, Sessions | Servers):
+        if has_capacity(spec):
             if spec.scope == "region":
                 names += [f"{base}.{r}" for r in REGIONS]
             else:
@@ -145,7 +158,7 @@ def parse_resource(scenario: Scenario, name: str) -> SizedResource:
             f"(resources: {', '.join(sorted({a.split('.')[0] for a in allowed}))}; "
             "a regional one is named resource.region, e.g. specialist_mdt.north_west)"
         )
-    if not isinstance(spec, Sessions | Servers):
+    if not has_capacity(spec):
         raise RunControlError(
             f"--resource {name}: '{base}' is a plain delay in this scenario and has no capacity "
             f"to size (sizable: {', '.join(sorted({a.split('.')[0] for a in allowed}))})"
@@ -164,14 +177,10 @@ def parse_resource(scenario: Scenario, name: str) -> SizedResource:
             f"--resource {name}: unknown region '{region}'"
             f"{_nearest(name, [f'{base}.{r}' for r in REGIONS])} (regions: {', '.join(REGIONS)})"
         )
-    r = region or None
-    if isinstance(spec, Sessions):
-        offsets = Calendar.week_offsets([(s.weekday, s.hour) for s in spec.sessions])
-        return SizedResource(
-            name, base, r, "sessions", spec.slots_for(r), len(spec.sessions),
-            spec.results_cutoff_days, tuple(offsets),
-        )  # fmt: skip
-    return SizedResource(name, base, r, "servers", spec.servers_for(r), 0, 0.0, ())
+    kind = kind_of(spec)
+    return SizedResource(
+        name, base, region or None, kind, spec, kind.capacity(spec, region or None)
+    )
 
 
 def kpi_names() -> list[str]:
@@ -206,13 +215,12 @@ def with_capacity(scenario: Scenario, res: SizedResource, capacity: int, name: s
     For a regional resource only ``res.region``'s entry changes (a single number for every
     region is first spelled out region by region).
     """
-    key = "slots_per_session" if res.kind == "sessions" else "servers"
     value: Any = capacity
     if res.region is not None:
-        old = getattr(getattr(scenario.resources, res.base), key)
+        old = getattr(getattr(scenario.resources, res.base), res.key)
         value = dict(old) if isinstance(old, dict) else {r: old for r in REGIONS}
         value[res.region] = capacity
-    return with_changes(scenario, {"name": name, f"resources.{res.base}.{key}": value})
+    return with_changes(scenario, {"name": name, f"resources.{res.base}.{res.key}": value})
 
 
 @dataclass(frozen=True)
@@ -278,7 +286,9 @@ def make_question(
         )
     lo = max(1, res.minimum) if lo is None else lo
     if lo < res.minimum:
-        raise RunControlError(f"--min {lo}: {res.name} needs at least {res.minimum} {res.unit}")
+        raise RunControlError(
+            f"--min {lo}: {res.name} needs at least {res.minimum} {res.kind.unit}"
+        )
     if hi is None:
         if not res.current:
             raise RunControlError(
@@ -485,7 +495,7 @@ def size_resource(
             reported.add(k)
             if on_candidate is not None:
                 on_candidate(
-                    f"{_capacity_text(res, c.capacity)}: {kpi} {c.mean:.3g} "
+                    f"{res.text(c.capacity)}: {kpi} {c.mean:.3g} "
                     f"[{c.ci_low:.3g}, {c.ci_high:.3g}] "
                     f"{'meets' if c.kpi_met else 'misses'} {q.op} {target:g}"
                     + (f", but saturated (utilisation {c.utilisation:.2f})" if c.saturated else "")
@@ -534,38 +544,15 @@ def size_resource(
     return SizingResult(table, message, recommended, monotone, cands, out)
 
 
-def _slot_step(scale: float) -> int:
-    """Resolution of a session-slot search at ``scale``: one England slot at full scale, about
-    1/scale below it (finer steps change the run by a fraction of a slot a session, which the
-    few patients of a small run cannot resolve)."""
-    return 1 if scale >= 1.0 else max(1, round(1.0 / scale))
-
-
 def _run_units(res: SizedResource, capacity: int, scale: float, bound: str = "") -> int:
-    """England-terms capacity -> the search variable: steps of :func:`_slot_step` England slots
-    for sessions (slots scale exactly), whole run servers for servers (rounded). A ``bound``
-    of the search is rounded inwards, so no candidate lies outside ``[--min, --max]``."""
-    if res.kind == "sessions":
-        step = _slot_step(scale)
-        if bound == "hi":
-            return max(capacity // step, 1 if capacity else 0)
-        if bound == "lo":
-            return -(-capacity // step)
-        return max(1, round(capacity / step)) if capacity else 0
-    return scaled_capacity(capacity, scale) or 0
+    """England-terms capacity -> the search variable (one distinct run per value; a search
+    ``bound`` is rounded inwards, so no candidate lies outside ``[--min, --max]``)."""
+    return res.kind.search_units(capacity, scale, bound)
 
 
 def _england_units(res: SizedResource, k: int, scale: float) -> int:
     """The search variable ``k`` -> the England-terms capacity that gives it."""
-    if res.kind == "sessions":
-        return k * _slot_step(scale)
-    if scale == 1.0 or k == 0:
-        return k
-    guess = round(k / scale)
-    for e in sorted(range(max(1, guess - 2), guess + 3), key=lambda e: abs(e - k / scale)):
-        if scaled_capacity(e, scale) == k:
-            return e
-    return guess  # pragma: no cover - scaled_capacity is rounding, so a neighbour matches
+    return res.kind.england_units(k, scale)
 
 
 def _evaluate(
@@ -580,7 +567,7 @@ def _evaluate(
     res = q.resource
     e = _england_units(res, k, scenario.population.population_scale)
     variant = with_capacity(scenario, res, e, f"{scenario.name}-{res.name}-{e}")
-    folder = out / f"{res.unit}_{e:04d}"
+    folder = out / f"{res.key}_{e:04d}"
     result = run_experiment([variant], controls, folder, base=scenario, **run)
     if result.failures:
         f = result.failures[0]
@@ -602,7 +589,7 @@ def _evaluate_grid(
     res = q.resource
     scale = scenario.population.population_scale
     es = {k: _england_units(res, k, scale) for k in ks}
-    variants = {k: with_capacity(scenario, res, e, f"{res.unit}_{e:04d}") for k, e in es.items()}
+    variants = {k: with_capacity(scenario, res, e, f"{res.key}_{e:04d}") for k, e in es.items()}
     folder = out / "candidates"
     result = run_experiment(list(variants.values()), controls, folder, base=scenario, **run)
     if result.failures:
@@ -678,12 +665,11 @@ def _monotonicity(cands: list[Candidate], direction: str) -> tuple[bool, str]:
 def _table(res: SizedResource, cands: list[Candidate], scale: float) -> pd.DataFrame:
     rows = []
     for c in cands:
-        row: dict[str, Any] = {res.unit: c.capacity}
-        if res.kind == "sessions":
-            row["slots_per_week"] = c.capacity * res.sessions_per_week
+        row: dict[str, Any] = {res.key: c.capacity}
+        if res.weekly:
+            row[_weekly_column(res)] = c.capacity * res.per_week
         if scale != 1.0:
-            run = c.capacity * scale if res.kind == "sessions" else c.run_capacity
-            row[f"run_{res.unit}"] = run
+            row[f"run_{res.key}"] = res.kind.run_capacity(c.capacity, scale)
         row.update(mean=c.mean, ci_low=c.ci_low, ci_high=c.ci_high, n=c.n, kpi_met=c.kpi_met)
         if not all(math.isnan(x.utilisation) for x in cands):
             row.update(utilisation=c.utilisation, saturated=c.saturated)
@@ -692,12 +678,10 @@ def _table(res: SizedResource, cands: list[Candidate], scale: float) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def _capacity_text(res: SizedResource, capacity: int) -> str:
-    if res.kind == "servers":
-        return f"{capacity} servers"
-    if res.sessions_per_week == 1:
-        return f"{capacity} slots a week"
-    return f"{capacity} slots per session ({capacity * res.sessions_per_week} a week)"
+def _weekly_column(res: SizedResource) -> str:
+    """The sizing table's column of capacity a week (``slots_per_week``), or the capacity's
+    own column for a kind whose capacity is not counted by the week (servers)."""
+    return res.kind.weekly_unit.replace(" ", "_") if res.weekly else res.key
 
 
 def _message(
@@ -723,7 +707,7 @@ def _message(
         c = by_k[best]
         parts.append(
             f"Least capacity meeting {kpi} {q.op} {q.target:g} with 95% confidence: "
-            f"{_capacity_text(res, c.capacity)} for {res.name}: mean {c.mean:.3g}, "
+            f"{res.text(c.capacity)} for {res.name}: mean {c.mean:.3g}, "
             f"95% CI [{c.ci_low:.3g}, {c.ci_high:.3g}]."
         )
         below = [x for x in cands if x.run_capacity < best]
@@ -734,13 +718,13 @@ def _message(
                 if b.kpi_met
                 else f"the {q.bound_name} CI bound is {q.bound(b.ci_low, b.ci_high):.3g}"
             )
-            parts.append(f"With {_capacity_text(res, b.capacity)} {why}.")
+            parts.append(f"With {res.text(b.capacity)} {why}.")
         else:
             parts.append("(Already met at the smallest capacity considered.)")
     else:
         c = cands[-1]
         parts.append(
-            f"Not achievable by {where} alone: with {_capacity_text(res, c.capacity)} "
+            f"Not achievable by {where} alone: with {res.text(c.capacity)} "
             f"(the largest considered; raise it with --max) the {q.bound_name} CI bound of "
             f"{kpi} is {q.bound(c.ci_low, c.ci_high):.3g} (mean {c.mean:.3g}), "
             f"{'short of' if q.direction == AT_LEAST else 'above'} the target {q.target:g}."
@@ -761,7 +745,7 @@ def _message(
     if saturated_met:
         x = saturated_met[0]
         parts.append(
-            f"The KPI alone is already met at {_capacity_text(res, x.capacity)}, but there the "
+            f"The KPI alone is already met at {res.text(x.capacity)}, but there the "
             f"resource runs at utilisation {x.utilisation:.2f}, above {q.max_utilisation:g} "
             "(--max-utilisation): the priority rule serves these cases first while "
             "lower-priority cases (re-discussions at progression, reviews) queue without limit "
@@ -776,7 +760,7 @@ def _message(
         step = 1.0 / scale
         parts.append(
             f"At population scale {scale:g} capacity moves in steps of about {step:.3g} England "
-            f"{res.unit.replace('_', ' ')}; use --scale 1 for the exact number."
+            f"{res.kind.unit}; use --scale 1 for the exact number."
         )
     if scale < MIN_CAPACITY_SCALE:
         parts.append(
@@ -795,6 +779,8 @@ def _listing_ceiling(q: Question, cand: Candidate, controls: RunControls) -> str
     m = _WITHIN.match(q.kpi.partition("__")[0])
     if m is None or res.base != "specialist_mdt" or (res.region and kpi_region != res.region):
         return ""
+    if not isinstance(res.spec, Sessions):  # the ceiling is that of weekly meetings
+        return ""
     days = float(m.group(1))
     path = cand.folder / "patients.parquet"
     if not path.is_file():
@@ -810,10 +796,11 @@ def _listing_ceiling(q: Question, cand: Candidate, controls: RunControls) -> str
         p = p[p["region"].astype(str) == kpi_region]
     if p.empty:
         return ""
-    offsets = list(res.session_offsets)
+    cutoff = res.spec.results_cutoff_days
+    offsets = Calendar.week_offsets([(s.weekday, s.hour) for s in res.spec.sessions])
     earliest = np.array(
         [
-            Calendar.next_session(t + res.cutoff_days, offsets)
+            Calendar.next_session(t + cutoff, offsets)
             for t in p["specialist_mdt_listed_time"].to_numpy()
         ]
     )
@@ -823,7 +810,7 @@ def _listing_ceiling(q: Question, cand: Candidate, controls: RunControls) -> str
     return (
         f"Even unlimited slots could discuss at most {ceiling:.0%} within {days:g} days: the "
         f"remaining delay is before listing (median {listing:.1f} days from diagnosis to "
-        f"listing, then the {res.cutoff_days:g}-day results cut-off and the wait for the next "
+        f"listing, then the {cutoff:g}-day results cut-off and the wait for the next "
         "meeting, bank holidays aside)."
     )
 
@@ -834,7 +821,7 @@ def _plot(path: Path, q: Question, table: pd.DataFrame, recommended: int | None)
     from matplotlib.figure import Figure
 
     res, kpi, target = q.resource, q.kpi, q.target
-    x_col = "slots_per_week" if res.kind == "sessions" else "servers"
+    x_col = _weekly_column(res)
     x = table[x_col].to_numpy(dtype=float)
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
@@ -849,11 +836,9 @@ def _plot(path: Path, q: Question, table: pd.DataFrame, recommended: int | None)
             markersize=9, label=f"saturated (utilisation > {q.max_utilisation:g})",
         )  # fmt: skip
     if recommended is not None:
-        rx = recommended * (res.sessions_per_week if res.kind == "sessions" else 1)
+        rx = recommended * res.per_week
         ax.axvline(rx, color="grey", linestyle=":", label=f"recommended: {rx:g}")
-    ax.set_xlabel(
-        f"{res.name}: slots per week" if res.kind == "sessions" else f"{res.name}: servers"
-    )
+    ax.set_xlabel(f"{res.name}: {res.kind.weekly_unit}")
     ax.set_ylabel(kpi)
     ax.set_title(f"Capacity curve for {res.name}", fontsize=10)
     ax.legend(fontsize=8, loc="best")

@@ -38,6 +38,7 @@ from sim.core.events import REFERRAL_TYPES, CaseClass, DeathCause
 from sim.core.events import EventKind as K
 from sim.measures.economics import ECONOMIC_KPIS
 from sim.measures.registry import HIGHER, KINDS, LOWER, Kpi, check, view
+from sim.model.resources import KINDS as RESOURCE_KINDS
 from sim.model.simulation import ResourceInfo, RunResult
 from sim.scenario.schema import (
     GP_OUTCOMES,
@@ -707,14 +708,15 @@ def resource_utilisation(result: RunResult, ev: pd.DataFrame | None = None) -> p
     ``[warmup_days, horizon_days]``: one row per resource instance (each region's, or the
     national one), columns :data:`RESOURCE_COLUMNS`.
 
+    ``offered`` and ``used`` are counted as each resource kind says
+    (:meth:`sim.model.resources.ResourceKind.usage`):
+
     * weekly sessions: ``offered`` slots of the sessions held in the window (SESSION_START;
       NaN where slots are unlimited), ``used`` slots filled (SESSION_END), as
       ``specialist_mdt_utilisation`` counts them;
-    * server pools: ``offered`` server-days on duty (the servers, or the schedule's shifts
-      logged as CAPACITY_CHANGE, over the window), ``used`` busy server-days (each
-      SERVICE_START to the same case's SERVICE_END, clipped to the window; a service still
-      running at the horizon counts up to it). A service that runs past the end of its shift
-      keeps its server busy, so a scheduled pool can show utilisation above 1.
+    * server pools: ``offered`` server-days on duty, ``used`` busy server-days (a service that
+      runs past the end of its shift keeps its server busy, so a scheduled pool can show
+      utilisation above 1).
 
     ``utilisation`` = used / offered. Delays have no capacity and get no row. Slots and
     server-days are those of the run (not England-scaled); ``capacity`` is slots per session
@@ -733,31 +735,16 @@ def resource_utilisation(result: RunResult, ev: pd.DataFrame | None = None) -> p
     kind = ev["kind"].to_numpy()
     res = ev["resource"].to_numpy()
     code = ev["code"].to_numpy()
-    in_window = (time >= w0) & (time <= h)
+    patient = ev["patient"].to_numpy()
     rows = []
     for r in result.resources:
         mine = res == r.rid
-        if r.kind == "sessions":
-            offered_codes = code[mine & in_window & (kind == K.SESSION_START)]
-            used = float(code[mine & in_window & (kind == K.SESSION_END)].sum())
-            offered = (
-                float(offered_codes.sum())
-                if len(offered_codes) and (offered_codes >= 0).all()
-                else float("nan")
-            )
-        elif r.kind == "servers":
-            offered = _server_days_on_duty(
-                time[mine & (kind == K.CAPACITY_CHANGE)],
-                code[mine & (kind == K.CAPACITY_CHANGE)],
-                float(r.capacity or 0),
-                w0,
-                h,
-            )
-            used = _busy_server_days(
-                ev[mine & ((kind == K.SERVICE_START) | (kind == K.SERVICE_END))], w0, h
-            )
-        else:
+        use = RESOURCE_KINDS[r.kind].usage(
+            time[mine], kind[mine], code[mine], patient[mine], r.capacity, w0, h
+        )
+        if use is None:  # no capacity (a plain delay)
             continue
+        offered, used = use
         wait, waiting = _queue_waits(
             ev[mine & ((kind == K.QUEUE_JOIN) | (kind == K.SERVICE_START))], w0, h
         )
@@ -817,44 +804,6 @@ def _queue_waits(qs: pd.DataFrame, w0: float, h: float) -> tuple[float, float]:
         return float("nan"), float(waiting_days / (h - w0))
     wait = np.where(np.isnan(start), np.inf, start - join)[in_window]
     return float(np.median(wait)), float(waiting_days / (h - w0))
-
-
-def _server_days_on_duty(
-    times: np.ndarray, servers: np.ndarray, fixed: float, w0: float, h: float
-) -> float:
-    """Integral over ``[w0, h]`` of the servers on duty: a step function changing at ``times``
-    to ``servers`` (the first change at or before the run start), or ``fixed`` throughout."""
-    if not len(times):
-        return fixed * (h - w0)
-    order = np.argsort(times, kind="stable")
-    t, n = np.asarray(times, dtype=float)[order], np.asarray(servers, dtype=float)[order]
-    ends = np.append(t[1:], np.inf)
-    overlap = np.clip(np.minimum(ends, h) - np.maximum(t, w0), 0.0, None)
-    return float((overlap * n).sum())
-
-
-def _busy_server_days(se: pd.DataFrame, w0: float, h: float) -> float:
-    """Busy server-days in ``[w0, h]``: the k-th SERVICE_START of a patient at the resource
-    paired with that patient's k-th SERVICE_END there (a patient is served one case at a time)."""
-    if se.empty:
-        return 0.0
-    se = se.sort_values("time", kind="stable")
-    starts = se[se["kind"] == K.SERVICE_START]
-    ends = se[se["kind"] == K.SERVICE_END]
-    s = pd.DataFrame(
-        {
-            "patient": starts["patient"],
-            "n": starts.groupby("patient").cumcount(),
-            "start": starts["time"],
-        }
-    )
-    e = pd.DataFrame(
-        {"patient": ends["patient"], "n": ends.groupby("patient").cumcount(), "end": ends["time"]}
-    )
-    pairs = s.merge(e, on=["patient", "n"], how="left")
-    end = pairs["end"].fillna(h).to_numpy(dtype=float)
-    start = pairs["start"].to_numpy(dtype=float)
-    return float(np.clip(np.minimum(end, h) - np.maximum(start, w0), 0.0, None).sum())
 
 
 def backlog_series(ev: pd.DataFrame, rids: list[int]) -> pd.DataFrame:

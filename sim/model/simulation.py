@@ -31,16 +31,12 @@ from sim.model.context import Patient, SimContext, patient_rows
 from sim.model.natural_history import draw_clocks
 from sim.model.pathway import patient_journey
 from sim.model.population import generate_population
-from sim.model.resources import DelayService, Resource, ServerPool, SlottedService
+from sim.model.resources import Resource, kind_of
 from sim.scenario.schema import (
-    CASE_CLASSES,
     REGIONS,
-    Delay,
     ResourceSpec,
     RunControls,
     Scenario,
-    Servers,
-    Sessions,
 )
 
 
@@ -58,7 +54,8 @@ class ResourceInfo:
     capacity: float | None
     """Slots per session (sessions; fractional below full scale), servers (servers), None
     (unlimited or delay)."""
-    sessions_per_week: int = 0
+    per_week: int = 1
+    """How many times a week the capacity is offered (sessions a week; 1 for a pool)."""
 
 
 @dataclass
@@ -85,67 +82,14 @@ class RunResult:
     """When the run switched from its base to this scenario (0: it ran as itself from t = 0)."""
 
 
-def scaled_slots(slots: int | None, scale: float) -> float | None:
-    """Slots per session for a run at ``population_scale``: demand scales, so capacity does
-    too, exactly (a fractional number of slots is spread over sessions by SlottedService)."""
-    return None if slots is None else slots * scale
-
-
-def scaled_capacity(capacity: int | None, scale: float) -> int | None:
-    """Servers for a run at ``population_scale``: demand scales, so capacity does too.
-
-    Rounded to the nearest whole server, and never below one where there was any, so a small
-    test run keeps every resource (its queueing is coarser than England's).
-    """
-    if capacity is None or scale == 1.0:
-        return capacity
-    if capacity == 0:
-        return 0
-    return max(1, round(capacity * scale))
-
-
 def _instances(scenario: Scenario) -> Iterator[tuple[str, ResourceSpec, int | None]]:
     """Every resource instance in rid order: ``(base, spec, region index or None)``; one per
     region (scope ``region``) or one for England (scope ``national``)."""
     for base, spec in scenario.resources:
-        scope = getattr(spec, "scope", "national") if not isinstance(spec, Delay) else "national"
+        scope = getattr(spec, "scope", "national")
         regions: list[int | None] = list(range(len(REGIONS))) if scope == "region" else [None]
         for r in regions:
             yield base, spec, r
-
-
-_CLASS_RANK = {c: i for i, c in enumerate(CASE_CLASSES)}
-
-
-def _session_args(spec: Sessions, region: str | None, scale: float) -> dict[str, Any]:
-    """What a :class:`SlottedService` is configured with (at its start or a policy start)."""
-    return {
-        "sessions": [(s.weekday, s.hour) for s in spec.sessions],
-        "slots": scaled_slots(spec.slots_for(region), scale),
-        "cancel_probability": spec.cancel_probability,
-        "results_cutoff_days": spec.results_cutoff_days,
-        "skip_bank_holidays": spec.skip_bank_holidays,
-        "priority": spec.priority,
-        "class_order": [_CLASS_RANK[c] for c in spec.class_order],
-        "escalation_days": spec.escalation_days,
-    }
-
-
-def _server_args(spec: Servers, region: str | None, scale: float) -> dict[str, Any]:
-    """What a :class:`ServerPool` is configured with (at its start or a policy start)."""
-    # Validation refuses a pool without servers (sim.scenario.schema.ServerCount), and
-    # scaling keeps at least one: nothing is silently replaced here.
-    c = scaled_capacity(spec.servers_for(region), scale)
-    assert c is not None and c >= 1
-    return {
-        "servers": c,
-        "service_ppf": spec.service_days.sample1,
-        "priority": spec.priority,
-        "class_order": [_CLASS_RANK[k] for k in spec.class_order],
-        "schedule": None
-        if spec.schedule is None
-        else [(s.weekday, s.hour, round(s.share * c)) for s in spec.schedule],
-    }
 
 
 def resource_infos(scenario: Scenario) -> list[ResourceInfo]:
@@ -153,18 +97,13 @@ def resource_infos(scenario: Scenario) -> list[ResourceInfo]:
     infos: list[ResourceInfo] = []
     scale = scenario.population.population_scale
     for base, spec, r in _instances(scenario):
-        rid = len(infos)
+        kind = kind_of(spec)
         rname = None if r is None else REGIONS[r]
         name = base if r is None else f"{base}.{rname}"
-        if isinstance(spec, Sessions):
-            slots = scaled_slots(spec.slots_for(rname), scale)
-            info = ResourceInfo(rid, name, base, rname, "sessions", slots, len(spec.sessions))
-        elif isinstance(spec, Servers):
-            servers = _server_args(spec, rname, scale)["servers"]
-            info = ResourceInfo(rid, name, base, rname, "servers", servers)
-        else:
-            info = ResourceInfo(rid, name, base, rname, "delay", None)
-        infos.append(info)
+        capacity = kind.run_capacity(kind.capacity(spec, rname), scale)
+        infos.append(
+            ResourceInfo(len(infos), name, base, rname, kind.name, capacity, kind.per_week(spec))
+        )
     return infos
 
 
@@ -181,19 +120,9 @@ def build_resources(
     scale = scenario.population.population_scale
     for info, (base, spec, r) in zip(infos, _instances(scenario), strict=True):
         rng = streams.get(f"resource/{info.name}")
-        res: Resource
-        if isinstance(spec, Sessions):
-            res = SlottedService(
-                env, log, info.rid, info.name, calendar, rng=rng,
-                **_session_args(spec, info.region, scale),
-            )  # fmt: skip
-        elif isinstance(spec, Servers):
-            res = ServerPool(
-                env, log, info.rid, info.name, rng=rng, **_server_args(spec, info.region, scale)
-            )
-        else:
-            assert isinstance(spec, Delay)
-            res = DelayService(env, log, info.rid, info.name, spec.wait_days.sample1, rng)
+        res = kind_of(spec).build(
+            env, log, info.rid, info.name, calendar, rng, spec, info.region, scale
+        )
         for rr in range(len(REGIONS)) if r is None else [r]:
             table[(base, rr)] = res
     return table, infos
@@ -263,16 +192,7 @@ def switch_policy(ctx: SimContext, scenario: Scenario) -> None:
         if id(res) in done:
             continue
         done.add(id(res))
-        region = None if r is None else REGIONS[r]
-        if isinstance(res, SlottedService):
-            assert isinstance(spec, Sessions)
-            res.reconfigure(**_session_args(spec, region, scale))
-        elif isinstance(res, ServerPool):
-            assert isinstance(spec, Servers)
-            res.reconfigure(**_server_args(spec, region, scale))
-        else:
-            assert isinstance(res, DelayService) and isinstance(spec, Delay)
-            res.reconfigure(spec.wait_days.sample1)
+        kind_of(spec).reconfigure(res, spec, None if r is None else REGIONS[r], scale)
 
 
 @dataclass

@@ -47,6 +47,7 @@ from sim.measures.kpis import (
     ordered_kpis,
 )
 from sim.measures.registry import view
+from sim.model.resources import KINDS as RESOURCE_KINDS
 from sim.scenario.schema import REGIONS
 
 COMPARISON_FILE = "comparison.csv"
@@ -297,7 +298,7 @@ def utilisation_table(resources: pd.DataFrame, names: list[str]) -> pd.DataFrame
             if g.empty:
                 continue
             first = g.iloc[0]
-            upper = 1.0 if first["kind"] == "sessions" else math.inf
+            upper = RESOURCE_KINDS[first["kind"]].max_utilisation
             mean, lo, hi, n = bounded_interval(g["utilisation"].to_numpy(dtype=float), 0.0, upper)
             rows.append(
                 {

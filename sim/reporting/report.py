@@ -44,6 +44,7 @@ from sim.core.io import (
 from sim.measures.economics import economic_headlines, write_economics
 from sim.measures.kpis import REGISTRY
 from sim.measures.registry import view
+from sim.model.resources import KINDS as RESOURCE_KINDS
 from sim.reporting import plots
 from sim.reporting.answers import answers_section, regional_headlines, regional_lever
 from sim.reporting.compare import (
@@ -784,7 +785,7 @@ def _utilisation_section(util: pd.DataFrame, names: list[str]) -> str:
     parts = []
     for base, g in util.groupby("base", sort=False):
         kind = g["kind"].iloc[0]
-        unit = "slots per session" if kind == "sessions" else "servers"
+        unit = RESOURCE_KINDS[kind].unit
         head = "<tr><th>resource</th>" + "".join(
             f"<th>{_e(scenario_label(s, short=True))}: {unit}; utilisation (95% CI)</th>"
             for s in names
@@ -1000,24 +1001,9 @@ _PATHWAY = """\
 def _resources_text(res: dict[str, Any]) -> str:
     items = []
     for name, spec in res.items():
-        kind = spec.get("kind")
-        if kind == "sessions":
-            days = ", ".join(f"{s['weekday']} {s['hour']:g}h" for s in spec.get("sessions", []))
-            cap = show(spec.get("slots_per_session", "unlimited"))
-            items.append(
-                f"<li><b>{_e(name)}</b>: {_e(spec.get('scope'))} weekly sessions ({_e(days)}), "
-                f"slots per session {_e(cap)}, priority {_e(spec.get('priority'))}, "
-                f"cancellation probability {_e(_num(spec.get('cancel_probability')))}, "
-                f"results cut-off {_e(_num(spec.get('results_cutoff_days')))} days</li>"
-            )
-        elif kind == "servers":
-            items.append(
-                f"<li><b>{_e(name)}</b>: {_e(spec.get('scope'))} pool of servers "
-                f"{_e(show(spec.get('servers')))}, service {_e(show(spec.get('service_days')))}"
-                "</li>"
-            )
-        else:
-            items.append(f"<li><b>{_e(name)}</b>: delay {_e(show(spec.get('wait_days')))}</li>")
+        noun, details = RESOURCE_KINDS[spec["kind"]].describe(spec)
+        text = ", ".join([noun, *(f"{label} {show(value)}" for label, value in details)])
+        items.append(f"<li><b>{_e(name)}</b>: {_e(text)}</li>")
     return "<ul>" + "".join(items) + "</ul>"
 
 

@@ -38,6 +38,7 @@ from sim.core.errors import Problem, ScenarioError
 from sim.scenario.schema import (
     GRADES,
     REGIONS,
+    RESOURCE_KINDS,
     SITES,
     STAGES,
     RunControls,
@@ -45,7 +46,7 @@ from sim.scenario.schema import (
     Sessions,
 )
 
-_TAGS = {"dist": set(DIST_NAMES), "kind": {"sessions", "servers", "delay"}}
+_TAGS = {"dist": set(DIST_NAMES), "kind": set(RESOURCE_KINDS)}
 _RESERVED = ("extends", "run")
 _CATEGORIES = frozenset((*SITES, *GRADES, *STAGES, *REGIONS))
 

@@ -626,6 +626,12 @@ class Delay(Strict):
 
 
 ResourceSpec = Annotated[Sessions | Servers | Delay, Field(discriminator="kind")]
+RESOURCE_KINDS: tuple[str, ...] = tuple(
+    get_args(spec.model_fields["kind"].annotation)[0]
+    for spec in get_args(get_args(ResourceSpec)[0])
+)
+"""The ``kind`` values a resource may take (``sessions``, ``servers``, ``delay``): each has
+its schema class in :data:`ResourceSpec` and its behaviour in :mod:`sim.model.resources`."""
 
 
 class Resources(Strict):

@@ -231,7 +231,7 @@ def test_variant_changes_only_the_named_region() -> None:
     mdt = scenario.resources.specialist_mdt
     assert isinstance(mdt, Sessions) and isinstance(mdt.slots_per_session, dict)
     assert res.current == mdt.slots_per_session["north_west"]
-    assert (res.sessions_per_week, res.cutoff_days) == (len(mdt.sessions), mdt.results_cutoff_days)
+    assert (res.per_week, res.spec) == (len(mdt.sessions), mdt)
     variant = with_capacity(scenario, res, 33, "v").resources.specialist_mdt
     assert isinstance(variant, Sessions)
     old, new = mdt.slots_per_session, variant.slots_per_session
@@ -241,7 +241,7 @@ def test_variant_changes_only_the_named_region() -> None:
     spec = scenario.resources.prrt
     assert isinstance(spec, Sessions) and isinstance(spec.slots_per_session, int)
     assert (prrt.region, prrt.current) == (None, spec.slots_per_session)
-    assert prrt.sessions_per_week == len(spec.sessions)
+    assert prrt.per_week == len(spec.sessions)
     national = with_capacity(scenario, prrt, 12, "p").resources.prrt
     assert isinstance(national, Sessions) and national.slots_per_session == 12
 

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from sim.core.errors import Problem, ScenarioError
+from sim.model.resources import kind_of
 from sim.scenario.loader import load_scenario_file
-from sim.scenario.schema import REGIONS, Scenario, Servers, Sessions
+from sim.scenario.schema import REGIONS, Scenario, Sessions
 
 NOTE = "assumption: set in the web app"
 """The source comment of every value a user sets in the app."""
@@ -233,11 +234,7 @@ def base_values(scenario: Scenario) -> dict[str, Any]:
 
 
 def _capacity(spec: Any, region: str | None) -> int | None:
-    if isinstance(spec, Sessions):
-        return spec.slots_for(region)
-    if isinstance(spec, Servers):
-        return spec.servers_for(region)
-    return None
+    return kind_of(spec).capacity(spec, region)
 
 
 def _dist_mean(dist: Any) -> float:

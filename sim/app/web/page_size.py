@@ -11,8 +11,9 @@ from sim.app.web.page_compare import load
 from sim.core.errors import NenPathError, ScenarioError
 from sim.experiment.sizing import default_direction, make_question, parse_resource
 from sim.measures.kpis import KPI_DESCRIPTIONS
+from sim.model.resources import has_capacity
 from sim.scenario.loader import with_population_scale
-from sim.scenario.schema import MAX_SCALE, REGIONS, Resources, Servers, Sessions
+from sim.scenario.schema import MAX_SCALE, REGIONS
 
 ENGLAND = "England"
 
@@ -35,10 +36,7 @@ def render() -> None:
         for p in exc.problems:
             st.error(str(p))
         return
-    sizable = [
-        b for b in Resources.model_fields
-        if isinstance(getattr(scenario.resources, b), Sessions | Servers)
-    ]  # fmt: skip
+    sizable = [b for b, spec in scenario.resources if has_capacity(spec)]
     c1, c2 = st.columns(2)
     base = c1.selectbox(
         "Resource", sizable, index=sizable.index("specialist_mdt") if "specialist_mdt" in sizable
@@ -102,7 +100,7 @@ def render() -> None:
         seconds = jobs.estimate_seconds(1, controls, scale, candidates=jobs.SIZING_CANDIDATES)
         st.info(
             f"Today: {current if current is not None else 'unlimited'} "
-            f"{'servers' if res.kind == 'servers' else 'slots per session'}. Estimated run "
+            f"{res.kind.unit}. Estimated run "
             f"time: about {jobs.clock(seconds)}"
             f" (about {jobs.SIZING_CANDIDATES} capacities x {reps} replications) when idle."
             + jobs.busy_factor()[1]

@@ -35,9 +35,35 @@ Priority rules (``priority``):
     earliest breach date first (cases without a deadline last), then listing time.
 """
 
-from sim.model.resources.base import INF, Resource
-from sim.model.resources.delay import DelayService
-from sim.model.resources.servers import ServerPool
-from sim.model.resources.sessions import SlottedService
+from typing import Any
 
-__all__ = ["INF", "DelayService", "Resource", "ServerPool", "SlottedService"]
+from sim.model.resources.base import INF, Resource, ResourceKind
+from sim.model.resources.delay import DELAY, DelayService
+from sim.model.resources.servers import SERVERS, ServerPool
+from sim.model.resources.sessions import SESSIONS, SlottedService
+
+KINDS: dict[str, ResourceKind] = {k.name: k for k in (SESSIONS, SERVERS, DELAY)}
+"""Every resource kind, by the scenario's ``kind`` value: the one list a new kind joins."""
+
+
+def kind_of(spec: Any) -> ResourceKind:
+    """The kind of a resource's scenario specification (a schema object)."""
+    return KINDS[spec.kind]
+
+
+def has_capacity(spec: Any) -> bool:
+    """Whether the resource has a capacity (so ``nenpath size`` can size it)."""
+    return kind_of(spec).capacity_key is not None
+
+
+__all__ = [
+    "INF",
+    "KINDS",
+    "DelayService",
+    "Resource",
+    "ResourceKind",
+    "ServerPool",
+    "SlottedService",
+    "has_capacity",
+    "kind_of",
+]

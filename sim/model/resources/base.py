@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Protocol
 
+import numpy as np
 import simpy
+from numpy.typing import NDArray
 from simpy.events import NORMAL, EventPriority
 
+from sim.core.calendar import Calendar
 from sim.core.events import ROW_PACK, EventKind, EventLog
+from sim.scenario.schema import CASE_CLASSES
 
 # Event kinds bound once: looking up an IntEnum member costs about 80 ns on Python 3.11.
 (
+    EV_CAPACITY_CHANGE,
     EV_LEFT_QUEUE,
     EV_QUEUE_JOIN,
     EV_SERVICE_END,
@@ -21,6 +26,7 @@ from sim.core.events import ROW_PACK, EventKind, EventLog
     EV_SESSION_END,
     EV_SESSION_START,
 ) = (
+    EventKind.CAPACITY_CHANGE,
     EventKind.LEFT_QUEUE,
     EventKind.QUEUE_JOIN,
     EventKind.SERVICE_END,
@@ -30,6 +36,8 @@ from sim.core.events import ROW_PACK, EventKind, EventLog
 )
 
 INF = math.inf
+CLASS_RANK = {c: i for i, c in enumerate(CASE_CLASSES)}
+"""Case-class code of each case class (the order of :data:`sim.scenario.schema.CASE_CLASSES`)."""
 _LATE = EventPriority(NORMAL + 1)
 """SimPy priority processed after every normal event due at the same time."""
 
@@ -152,3 +160,110 @@ def drop_dead(case: Case, log: EventLog, rid: int) -> None:
     case.done = True
     log.write(ROW_PACK(case.leave_time, case.patient, EV_LEFT_QUEUE, rid, case.case_class))
     case.event.succeed(False)
+
+
+# ---------------------------------------------------------------------------------------------
+# A resource kind, declared once
+# ---------------------------------------------------------------------------------------------
+
+
+class ResourceKind:
+    """One kind of capacity (``kind = "..."`` in a scenario's ``[resources]``), declared once in
+    its own module: how it is built from the scenario and switched at a policy start, its
+    capacity knob (the scenario key, unit, least value and how it scales with a run's
+    population), how its use is counted from the event log, and its words in the report.
+
+    The simulation (:mod:`sim.model.simulation`), the capacity KPIs
+    (:func:`sim.measures.kpis.resource_utilisation`), the sizing search
+    (:mod:`sim.experiment.sizing`) and the report read a resource only through this
+    interface; a new kind is a subclass in a new module plus its schema class
+    (:mod:`sim.scenario.schema`), registered in :data:`sim.model.resources.KINDS`.
+    """
+
+    name: ClassVar[str]
+    """The scenario's ``kind`` value."""
+    spec_class: ClassVar[type[Any]]
+    """Its schema class in :mod:`sim.scenario.schema`."""
+    capacity_key: ClassVar[str | None] = None
+    """The scenario key holding its capacity (a number or a table by region); None: it has no
+    capacity (a plain delay), so it cannot be sized and has no utilisation."""
+    unit: ClassVar[str] = ""
+    """The capacity's unit in words (``slots per session``)."""
+    weekly_unit: ClassVar[str] = ""
+    """What ``capacity x per_week`` counts (``slots a week``)."""
+    minimum: ClassVar[int] = 0
+    """The least capacity the schema allows."""
+    max_utilisation: ClassVar[float] = 1.0
+    """The most its utilisation can be (a bound for its confidence interval)."""
+
+    # -- the scenario's capacity ------------------------------------------------------------
+
+    def capacity(self, spec: Any, region: str | None) -> int | None:
+        """England-terms capacity of ``region``'s instance (None: national; None returned:
+        unlimited)."""
+        return None
+
+    def per_week(self, spec: Any) -> int:
+        """How many times a week its capacity is offered (sessions a week; 1 for a pool)."""
+        return 1
+
+    def run_capacity(self, capacity: int | None, scale: float) -> float | None:
+        """The capacity a run at population ``scale`` holds: demand scales, so capacity does."""
+        return None
+
+    def search_units(self, capacity: int, scale: float, bound: str = "") -> int:
+        """England-terms ``capacity`` -> the whole-number variable a sizing search moves
+        (each value a distinct run); a search ``bound`` (``lo``/``hi``) is rounded inwards."""
+        raise TypeError(f"a {self.name} resource has no capacity to size")
+
+    def england_units(self, k: int, scale: float) -> int:
+        """The search variable ``k`` -> the England-terms capacity that gives it."""
+        raise TypeError(f"a {self.name} resource has no capacity to size")
+
+    def capacity_text(self, capacity: int, per_week: int) -> str:
+        """``capacity`` in words, e.g. ``3 slots per session (6 a week)``."""
+        return f"{capacity} {self.unit}"
+
+    # -- the simulation ---------------------------------------------------------------------
+
+    def build(
+        self,
+        env: simpy.Environment,
+        log: EventLog,
+        rid: int,
+        name: str,
+        calendar: Calendar,
+        rng: np.random.Generator,
+        spec: Any,
+        region: str | None,
+        scale: float,
+    ) -> Resource:
+        """The running resource for ``region``'s instance (None: the national one)."""
+        raise NotImplementedError
+
+    def reconfigure(self, res: Any, spec: Any, region: str | None, scale: float) -> None:
+        """At a policy start: ``res`` takes ``spec``'s settings from now on."""
+        raise NotImplementedError
+
+    # -- measures ---------------------------------------------------------------------------
+
+    def usage(
+        self,
+        time: NDArray[np.float64],
+        kind: NDArray[np.integer[Any]],
+        code: NDArray[np.integer[Any]],
+        patient: NDArray[np.integer[Any]],
+        capacity: float | None,
+        w0: float,
+        h: float,
+    ) -> tuple[float, float] | None:
+        """``(offered, used)`` capacity in the window ``[w0, h]`` from one instance's events
+        (arrays of the event log's columns, in log order); None: it has no capacity."""
+        return None
+
+    # -- the report -------------------------------------------------------------------------
+
+    def describe(self, spec: Mapping[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
+        """How the report's methods section describes a stored ``spec``: a noun phrase and
+        ``(label, value)`` items (the report formats the values)."""
+        return self.name, []

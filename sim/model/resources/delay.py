@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import simpy
 
+from sim.core.calendar import Calendar
 from sim.core.events import ROW_PACK, EventLog
-from sim.model.resources.base import EV_LEFT_QUEUE, EV_QUEUE_JOIN, EV_SERVICE_START, INF
+from sim.model.resources.base import (
+    EV_LEFT_QUEUE,
+    EV_QUEUE_JOIN,
+    EV_SERVICE_START,
+    INF,
+    ResourceKind,
+)
+from sim.scenario.schema import Delay
 
 
 class DelayService:
@@ -54,3 +63,33 @@ class DelayService:
 
     def flush(self, horizon: float) -> None:
         """Nothing waits in a delay: departures were recorded at request time."""
+
+
+class DelayKind(ResourceKind):
+    """``kind = "delay"``: no capacity modelled, an exogenous wait."""
+
+    name = "delay"
+    spec_class = Delay
+
+    def build(
+        self,
+        env: simpy.Environment,
+        log: EventLog,
+        rid: int,
+        name: str,
+        calendar: Calendar,
+        rng: np.random.Generator,
+        spec: Delay,
+        region: str | None,
+        scale: float,
+    ) -> DelayService:
+        return DelayService(env, log, rid, name, spec.wait_days.sample1, rng)
+
+    def reconfigure(self, res: DelayService, spec: Delay, region: str | None, scale: float) -> None:
+        res.reconfigure(spec.wait_days.sample1)
+
+    def describe(self, spec: Mapping[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
+        return "delay", [("wait (days)", spec.get("wait_days"))]
+
+
+DELAY = DelayKind()

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+import math
+from collections.abc import Callable, Generator, Mapping
 from typing import Any
 
 import numpy as np
 import simpy
+from numpy.typing import NDArray
 
 from sim.core.calendar import WEEKDAY_INDEX, Calendar
 from sim.core.events import NO_PATIENT, ROW_PACK, EventKind, EventLog
 from sim.model.resources.base import (
+    CLASS_RANK,
+    EV_CAPACITY_CHANGE,
     EV_QUEUE_JOIN,
     EV_SERVICE_END,
     EV_SERVICE_START,
     INF,
     Case,
+    ResourceKind,
     WaitingQueue,
     drop_dead,
     static_key,
 )
+from sim.scenario.schema import Servers
 
 
 class ServerPool:
@@ -191,3 +197,148 @@ class ServerPool:
         for case in self._queue.cases():
             if case.leave_time <= horizon:
                 drop_dead(case, self._log, self.rid)
+
+
+class ServersKind(ResourceKind):
+    """``kind = "servers"``: a pool of parallel servers with a service time."""
+
+    name = "servers"
+    spec_class = Servers
+    capacity_key = "servers"
+    unit = "servers"
+    weekly_unit = "servers"
+    minimum = 1
+    max_utilisation = math.inf  # a case in hand outlasts its server's shift
+
+    def capacity(self, spec: Servers, region: str | None) -> int:
+        return spec.servers_for(region)
+
+    def run_capacity(self, capacity: int | None, scale: float) -> int | None:
+        """Rounded to the nearest whole server, and never below one where there was any, so
+        a small test run keeps every resource (its queueing is coarser than England's)."""
+        if capacity is None or scale == 1.0:
+            return capacity
+        if capacity == 0:
+            return 0
+        return max(1, round(capacity * scale))
+
+    def search_units(self, capacity: int, scale: float, bound: str = "") -> int:
+        """Whole servers of the run (the rounding of :meth:`run_capacity`)."""
+        return self.run_capacity(capacity, scale) or 0
+
+    def england_units(self, k: int, scale: float) -> int:
+        if scale == 1.0 or k == 0:
+            return k
+        guess = round(k / scale)
+        near = sorted(range(max(1, guess - 2), guess + 3), key=lambda e: abs(e - k / scale))
+        for e in near:
+            if self.run_capacity(e, scale) == k:
+                return e
+        return guess  # pragma: no cover - run_capacity is rounding, so a neighbour matches
+
+    def settings(self, spec: Servers, region: str | None, scale: float) -> dict[str, Any]:
+        """What a :class:`ServerPool` is configured with (at its start or a policy start)."""
+        # Validation refuses a pool without servers (sim.scenario.schema.ServerCount), and
+        # scaling keeps at least one: nothing is silently replaced here.
+        c = self.run_capacity(spec.servers_for(region), scale)
+        assert c is not None and c >= 1
+        return {
+            "servers": c,
+            "service_ppf": spec.service_days.sample1,
+            "priority": spec.priority,
+            "class_order": [CLASS_RANK[k] for k in spec.class_order],
+            "schedule": None
+            if spec.schedule is None
+            else [(s.weekday, s.hour, round(s.share * c)) for s in spec.schedule],
+        }
+
+    def build(
+        self,
+        env: simpy.Environment,
+        log: EventLog,
+        rid: int,
+        name: str,
+        calendar: Calendar,
+        rng: np.random.Generator,
+        spec: Servers,
+        region: str | None,
+        scale: float,
+    ) -> ServerPool:
+        return ServerPool(env, log, rid, name, rng=rng, **self.settings(spec, region, scale))
+
+    def reconfigure(self, res: ServerPool, spec: Servers, region: str | None, scale: float) -> None:
+        res.reconfigure(**self.settings(spec, region, scale))
+
+    def usage(
+        self,
+        time: NDArray[np.float64],
+        kind: NDArray[np.integer[Any]],
+        code: NDArray[np.integer[Any]],
+        patient: NDArray[np.integer[Any]],
+        capacity: float | None,
+        w0: float,
+        h: float,
+    ) -> tuple[float, float]:
+        """Server-days on duty in the window (the servers, or the schedule's shifts logged as
+        CAPACITY_CHANGE) and busy server-days (each SERVICE_START to the same case's
+        SERVICE_END, clipped to the window; a service still running at the horizon counts up
+        to it). A service that runs past the end of its shift keeps its server busy, so a
+        scheduled pool can show utilisation above 1."""
+        shifts = kind == EV_CAPACITY_CHANGE
+        offered = _on_duty_days(time[shifts], code[shifts], float(capacity or 0), w0, h)
+        service = (kind == EV_SERVICE_START) | (kind == EV_SERVICE_END)
+        return offered, _busy_days(time[service], kind[service], patient[service], w0, h)
+
+    def describe(self, spec: Mapping[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
+        return f"{spec.get('scope')} pool of servers", [
+            ("servers", spec.get("servers")),
+            ("service (days)", spec.get("service_days")),
+        ]
+
+
+def _on_duty_days(
+    times: NDArray[np.float64], servers: NDArray[Any], fixed: float, w0: float, h: float
+) -> float:
+    """Integral over ``[w0, h]`` of the servers on duty: a step function changing at ``times``
+    to ``servers`` (the first change at or before the run start), or ``fixed`` throughout."""
+    if not len(times):
+        return fixed * (h - w0)
+    order = np.argsort(times, kind="stable")
+    t, n = np.asarray(times, dtype=float)[order], np.asarray(servers, dtype=float)[order]
+    ends = np.append(t[1:], np.inf)
+    overlap = np.clip(np.minimum(ends, h) - np.maximum(t, w0), 0.0, None)
+    return float((overlap * n).sum())
+
+
+def _busy_days(
+    time: NDArray[np.float64],
+    kind: NDArray[np.integer[Any]],
+    patient: NDArray[np.integer[Any]],
+    w0: float,
+    h: float,
+) -> float:
+    """Busy server-days in ``[w0, h]``: the k-th SERVICE_START of a patient at the resource
+    paired with that patient's k-th SERVICE_END there (a patient is served one case at a time);
+    a start without its end is busy up to ``h``."""
+    if not len(time):
+        return 0.0
+    order = np.argsort(time, kind="stable")
+    t, k, p = time[order], kind[order], patient[order]
+    is_start = k == EV_SERVICE_START
+    ends: dict[tuple[int, int], float] = {}
+    seen: dict[int, int] = {}
+    for pp, tt in zip(p[~is_start].tolist(), t[~is_start].tolist(), strict=True):
+        n = seen.get(pp, 0)
+        seen[pp] = n + 1
+        ends[(pp, n)] = tt
+    seen.clear()
+    end = np.empty(int(is_start.sum()))
+    for i, pp in enumerate(p[is_start].tolist()):
+        n = seen.get(pp, 0)
+        seen[pp] = n + 1
+        end[i] = ends.get((pp, n), h)
+    start = t[is_start].astype(float)
+    return float(np.clip(np.minimum(end, h) - np.maximum(start, w0), 0.0, None).sum())
+
+
+SERVERS = ServersKind()

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import numpy as np
 import simpy
+from numpy.typing import NDArray
 
 from sim.core.calendar import Calendar
 from sim.core.events import NO_PATIENT, ROW_PACK, EventKind, EventLog
 from sim.model.resources.base import (
+    CLASS_RANK,
     EV_QUEUE_JOIN,
     EV_SERVICE_START,
     EV_SESSION_END,
@@ -20,10 +22,12 @@ from sim.model.resources.base import (
     INF,
     Case,
     LateTimeout,
+    ResourceKind,
     WaitingQueue,
     drop_dead,
     static_key,
 )
+from sim.scenario.schema import Sessions
 
 
 class SlottedService:
@@ -225,3 +229,122 @@ class SlottedService:
         for case in [*self._pending, *self._ready.cases()]:
             if not case.done and case.leave_time <= horizon:
                 drop_dead(case, self._log, self.rid)
+
+
+class SessionsKind(ResourceKind):
+    """``kind = "sessions"``: weekly sessions with a number of case slots."""
+
+    name = "sessions"
+    spec_class = Sessions
+    capacity_key = "slots_per_session"
+    unit = "slots per session"
+    weekly_unit = "slots per week"
+    minimum = 0
+    max_utilisation = 1.0  # a session cannot fill more slots than it offers
+
+    def capacity(self, spec: Sessions, region: str | None) -> int | None:
+        return spec.slots_for(region)
+
+    def per_week(self, spec: Sessions) -> int:
+        return len(spec.sessions)
+
+    def run_capacity(self, capacity: int | None, scale: float) -> float | None:
+        """Exactly ``capacity x scale`` slots per session: a fractional number is spread over
+        sessions (see :class:`SlottedService`), so the long-run capacity scales exactly."""
+        return None if capacity is None else capacity * scale
+
+    @staticmethod
+    def step(scale: float) -> int:
+        """Resolution of a slot search at ``scale``: one England slot at full scale, about
+        1/scale below it (finer steps change the run by a fraction of a slot a session, which
+        the few patients of a small run cannot resolve)."""
+        return 1 if scale >= 1.0 else max(1, round(1.0 / scale))
+
+    def search_units(self, capacity: int, scale: float, bound: str = "") -> int:
+        step = self.step(scale)
+        if bound == "hi":
+            return max(capacity // step, 1 if capacity else 0)
+        if bound == "lo":
+            return -(-capacity // step)
+        return max(1, round(capacity / step)) if capacity else 0
+
+    def england_units(self, k: int, scale: float) -> int:
+        return k * self.step(scale)
+
+    def capacity_text(self, capacity: int, per_week: int) -> str:
+        if per_week == 1:
+            return f"{capacity} slots a week"
+        return f"{capacity} slots per session ({capacity * per_week} a week)"
+
+    def settings(self, spec: Sessions, region: str | None, scale: float) -> dict[str, Any]:
+        """What a :class:`SlottedService` is configured with (at its start or a policy start)."""
+        return {
+            "sessions": [(s.weekday, s.hour) for s in spec.sessions],
+            "slots": self.run_capacity(spec.slots_for(region), scale),
+            "cancel_probability": spec.cancel_probability,
+            "results_cutoff_days": spec.results_cutoff_days,
+            "skip_bank_holidays": spec.skip_bank_holidays,
+            "priority": spec.priority,
+            "class_order": [CLASS_RANK[c] for c in spec.class_order],
+            "escalation_days": spec.escalation_days,
+        }
+
+    def build(
+        self,
+        env: simpy.Environment,
+        log: EventLog,
+        rid: int,
+        name: str,
+        calendar: Calendar,
+        rng: np.random.Generator,
+        spec: Sessions,
+        region: str | None,
+        scale: float,
+    ) -> SlottedService:
+        return SlottedService(
+            env, log, rid, name, calendar, rng=rng, **self.settings(spec, region, scale)
+        )
+
+    def reconfigure(
+        self, res: SlottedService, spec: Sessions, region: str | None, scale: float
+    ) -> None:
+        res.reconfigure(**self.settings(spec, region, scale))
+
+    def usage(
+        self,
+        time: NDArray[np.float64],
+        kind: NDArray[np.integer[Any]],
+        code: NDArray[np.integer[Any]],
+        patient: NDArray[np.integer[Any]],
+        capacity: float | None,
+        w0: float,
+        h: float,
+    ) -> tuple[float, float]:
+        """Slots of the sessions held in the window (SESSION_START's code; NaN where slots are
+        unlimited) and slots filled (SESSION_END's code), as ``specialist_mdt_utilisation``
+        counts them."""
+        in_window = (time >= w0) & (time <= h)
+        offered_codes = code[in_window & (kind == EV_SESSION_START)]
+        used = float(code[in_window & (kind == EV_SESSION_END)].sum())
+        offered = (
+            float(offered_codes.sum())
+            if len(offered_codes) and (offered_codes >= 0).all()
+            else float("nan")
+        )
+        return offered, used
+
+    def describe(self, spec: Mapping[str, Any]) -> tuple[str, list[tuple[str, Any]]]:
+        days = ", ".join(f"{s['weekday']} {s['hour']:g}h" for s in spec.get("sessions", []))
+        return f"{spec.get('scope')} weekly sessions ({days})", [
+            ("slots per session", _or_unlimited(spec.get("slots_per_session"))),
+            ("priority", spec.get("priority")),
+            ("cancellation probability", spec.get("cancel_probability")),
+            ("results cut-off (days)", spec.get("results_cutoff_days")),
+        ]
+
+
+def _or_unlimited(slots: Any) -> Any:
+    return "unlimited" if slots is None else slots
+
+
+SESSIONS = SessionsKind()
