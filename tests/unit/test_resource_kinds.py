@@ -100,3 +100,43 @@ def test_a_delay_has_no_capacity() -> None:
     assert KINDS["delay"].usage(empty.astype(float), empty, empty, empty, None, 0.0, 1.0) is None
     with pytest.raises(TypeError, match="no capacity to size"):
         KINDS["delay"].search_units(3, 1.0)
+
+
+def test_a_new_kind_needs_no_change_to_sizing(tmp_path: Path) -> None:
+    """A made-up kind (clinic lists counted in patients a list, two lists a week, capacity
+    scaled in steps of 5) goes through sizing's table, words and search mapping as declared,
+    with no line of sizing changed."""
+    import pandas as pd
+
+    from sim.experiment import sizing
+    from sim.model.resources.base import ResourceKind
+
+    class Clinics(ResourceKind):
+        name = "clinics"
+        capacity_key = "patients_per_list"
+        unit = "patients per list"
+        weekly_unit = "patients per week"
+        minimum = 2
+
+        def per_week(self, spec: object) -> int:
+            return 2
+
+        def run_capacity(self, capacity: int | None, scale: float) -> float | None:
+            return None if capacity is None else capacity * scale
+
+        def search_units(self, capacity: int, scale: float, bound: str = "") -> int:
+            return capacity // 5
+
+        def england_units(self, k: int, scale: float) -> int:
+            return 5 * k
+
+    res = sizing.SizedResource("clinic.london", "clinic", "london", Clinics(), None, 10)
+    assert (res.key, res.per_week, res.minimum, res.weekly) == ("patients_per_list", 2, 2, True)
+    assert res.text(10) == "10 patients per list"
+    assert sizing._england_units(res, sizing._run_units(res, 15, 0.5), 0.5) == 15
+    values = pd.Series([0.8, 0.9])
+    cand = sizing.Candidate(3, 15, values, 0.85, 0.8, 0.9, 2, True, tmp_path)
+    table = sizing._table(res, [cand], 0.5)
+    assert table.loc[
+        0, ["patients_per_list", "patients_per_week", "run_patients_per_list"]
+    ].tolist() == [15, 30, 7.5]
