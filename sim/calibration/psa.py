@@ -41,10 +41,7 @@ each scenario's net benefit gain), ``ce_plane.png``, ``ceac.png``, ``evpi.png`` 
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import html
-import io as _io
 import json
 import math
 import time
@@ -79,6 +76,7 @@ from sim.reporting.cost_effectiveness import (
     decision_tables,
     evpi_figure,
 )
+from sim.reporting.page import e, html_page, img
 from sim.scenario.loader import scenario_hash
 from sim.scenario.schema import RunControls, Scenario
 
@@ -263,7 +261,7 @@ def run_psa(
     io.write_csv(out / "summary.csv", summary)
     io.write_csv(out / "sensitivity.csv", sens)
     fig = tornado_figure(sens_tables[0], names)
-    _save_png(fig, out / "tornado.png")
+    io.save_png(fig, out / "tornado.png")
     result = PsaResult(table, summary, sens, out, 0.0, held=held)
     section = ""
     if COST_KPI in reps and QALY_KPI in reps:
@@ -280,17 +278,6 @@ def run_psa(
 
 def _first(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame[[column, *(c for c in frame.columns if c != column)]]
-
-
-def _save_png(fig: Figure, path: Path) -> None:
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-
-
-def _png64(fig: Figure) -> str:
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def label_of(s: Scenario) -> str:
@@ -342,7 +329,6 @@ def _economics(
     econ = economic_draws(strategies, means, draws)
     io.write_csv(out / "economics_draws.csv", econ)
     result.economics = econ
-    e = html.escape
     if len(strategies) < 2:
         c = econ["cost_per_year"].to_numpy(dtype=float)
         q = econ["qalys_per_year"].to_numpy(dtype=float)
@@ -376,8 +362,8 @@ def _economics(
         "decision_tornado": tornado_figure(decision, list(dict.fromkeys(decision["kpi"]))),
     }
     for name, fig in figures.items():
-        _save_png(fig, out / f"{name}.png")
-    images = {name: _png64(fig) for name, fig in figures.items()}
+        io.save_png(fig, out / f"{name}.png")
+    images = {name: io.png_base64(fig, dpi=90) for name, fig in figures.items()}
     return decision_html(
         econ, ceac_table, evpi_table, base, persons, controls.replications, images, label
     )
@@ -525,8 +511,7 @@ def _write_html(
     section: str = "",
     held: dict[str, list[str]] | None = None,
 ) -> None:
-    img = _png64(fig)
-    e = html.escape
+    tornado = img(io.png_base64(fig, dpi=90), "Which inputs drive the KPIs (tornado)")
     scenario = strategies[0]
     labels = {s.name: label_of(s) for s in strategies}
 
@@ -568,11 +553,7 @@ def _write_html(
         else ""
     )
     title = " vs ".join(e(label_of(s)) for s in strategies)
-    page = f"""<!doctype html><html><head><meta charset=utf-8><title>PSA {e(scenario.name)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .5em;font-size:.9em}}
-th{{background:#f2f2f2}}</style></head><body>
-<h1>Probabilistic sensitivity analysis: {title}</h1>
+    body = f"""<h1>Probabilistic sensitivity analysis: {title}</h1>
 <p>{draws} Latin-hypercube draws of {len(params)} inputs over their prior ranges (seed
 {controls.seed}); each draw {controls.replications} replication(s) with the same replication
 numbers (common random numbers) at population_scale {scenario.population.population_scale:g},
@@ -582,10 +563,9 @@ numbers (common random numbers) at population_scale {scenario.population.populat
 <table><tr>{"<th>scenario</th>" if many else ""}<th>KPI</th><th>scenario as given</th>
 <th>mean over draws</th><th>sd</th><th>95% of draws</th></tr>{rows}</table>
 {section}
-<h2>Which inputs drive them</h2>{warn}<img alt="tornado" src="data:image/png;base64,{img}">
+<h2>Which inputs drive them</h2>{warn}{tornado}
 <h2>Inputs</h2><table><tr><th>input</th><th>use</th><th>range</th><th>why uncertain</th></tr>
 {prow}</table>
-<p>Files: draws.csv, summary.csv, sensitivity.csv, tornado.png.</p></body></html>
-"""
+<p>Files: draws.csv, summary.csv, sensitivity.csv, tornado.png.</p>"""
     with io.atomic_path(path) as tmp:
-        tmp.write_text(page)
+        tmp.write_text(html_page(f"PSA {scenario.name}", body))

@@ -9,9 +9,6 @@ prior ranges, and the search history. Built from a
 
 from __future__ import annotations
 
-import base64
-import html
-import io as _io
 import math
 
 import numpy as np
@@ -20,17 +17,9 @@ from matplotlib.figure import Figure
 from sim.calibration.result import CalibrationResult
 from sim.calibration.targets import Z95, Target, TargetFit
 from sim.core import io
+from sim.reporting.page import e as _e
+from sim.reporting.page import html_page, img
 from sim.scenario.schema import Scenario
-
-_CSS = """
-body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:0.3em 0.5em;vertical-align:top}
-th{background:#f2f2f2;text-align:left}
-td.num{text-align:right;white-space:nowrap}
-.ok{color:#1a7f37;font-weight:600}.miss{color:#b42318;font-weight:600}
-.note{color:#555;font-size:0.9em}.box{background:#f7f7f7;padding:0.8em 1em;border-radius:6px}
-"""
 
 
 def fmt(x: float) -> str:
@@ -47,35 +36,27 @@ def fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-def _e(s: object) -> str:
-    return html.escape(str(s))
 
 
 def _png(fig: Figure) -> str:
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return (
-        '<img alt="figure" src="data:image/png;base64,'
-        + base64.b64encode(buf.getvalue()).decode("ascii")
-        + '">'
-    )
+    return img(io.png_base64(fig), "figure")
 
 
 def _target_text(t: Target) -> str:
     rel = {"equal": "", "at_most": "at most ", "at_least": "at least "}[t.relation]
     scale = " (log scale)" if t.scale == "log" else ""
     return (
-        f"{rel}{fmt(t.value)}<br><span class=note>[{fmt(t.low)}, {fmt(t.high)}] "
+        f"{rel}{fmt(t.value)}<br><span class=small>[{fmt(t.low)}, {fmt(t.high)}] "
         f"{_e(t.interval_kind)}{scale}</span>"
     )
 
 
 def _model_text(f: TargetFit | None) -> str:
     if f is None or f.n == 0:
-        return "<td class=num>-</td><td class=num>-</td>"
+        return "<td class=n>-</td><td class=n>-</td>"
     return (
-        f"<td class=num>{fmt(f.mean)}<br><span class=note>[{fmt(f.ci_low)}, "
-        f"{fmt(f.ci_high)}]</span></td><td class=num>{f.z:+.2f}</td>"
+        f"<td class=n>{fmt(f.mean)}<br><span class=small>[{fmt(f.ci_low)}, "
+        f"{fmt(f.ci_high)}]</span></td><td class=n>{f.z:+.2f}</td>"
     )
 
 
@@ -105,9 +86,9 @@ def _targets_table(
     for t in targets:
         rows.append(
             f"<tr><td>{_e(t.name)}</td><td><code>{_e(t.kpi)}</code></td>"
-            f"<td class=num>{_target_text(t)}</td><td>{_e(t.source)}</td>"
+            f"<td class=n>{_target_text(t)}</td><td>{_e(t.source)}</td>"
             f"{_model_text(before.get(t.name))}{_model_text(after.get(t.name))}"
-            f"{_status(after.get(t.name))}<td class=note>{_e(t.note)}</td></tr>"
+            f"{_status(after.get(t.name))}<td class=small>{_e(t.note)}</td></tr>"
         )
     rows.append("</table>")
     return "\n".join(rows)
@@ -183,9 +164,6 @@ def write_report(result: CalibrationResult, scenario: Scenario) -> None:
     n_fit = len(fit_t)
     missed = [t for t in fit_t + val_t if not after[t.name].consistent]
     parts = [
-        "<!doctype html><html><head><meta charset=utf-8>",
-        "<title>nen-pathway calibration</title>",
-        f"<style>{_CSS}</style></head><body>",
         f"<h1>Calibration of {_e(result.files.get('scenario', scenario.name))}</h1>",
         "<div class=box>",
         f"<p>Fitted on {_e(result.date)}. Overlay written: <code>{_e(result.overlay)}</code>. "
@@ -213,11 +191,11 @@ def write_report(result: CalibrationResult, scenario: Scenario) -> None:
         keys = _keys_html(p.keys)
         kind = "multiplier" if p.transform == "multiply" else "value"
         parts.append(
-            f"<tr><td>{_e(p.name)}</td><td>{keys}</td><td class=num>{fmt(p.low)} - "
-            f"{fmt(p.high)}<br><span class=note>{kind}, {_e(p.prior)}</span></td>"
-            f"<td class=num>{fmt(p.current(scenario))}</td>"
-            f"<td class=num><b>{fmt(result.best.values[p.name])}</b></td>"
-            f"<td>{_e(', '.join(p.targets))}</td><td class=note>{_e(p.why)}</td></tr>"
+            f"<tr><td>{_e(p.name)}</td><td>{keys}</td><td class=n>{fmt(p.low)} - "
+            f"{fmt(p.high)}<br><span class=small>{kind}, {_e(p.prior)}</span></td>"
+            f"<td class=n>{fmt(p.current(scenario))}</td>"
+            f"<td class=n><b>{fmt(result.best.values[p.name])}</b></td>"
+            f"<td>{_e(', '.join(p.targets))}</td><td class=small>{_e(p.why)}</td></tr>"
         )
     parts.append("</table>")
     edge = [p for p, u in zip(result.params, result.best.unit, strict=True) if min(u, 1 - u) < 0.02]
@@ -230,10 +208,10 @@ def write_report(result: CalibrationResult, scenario: Scenario) -> None:
             "represent (see the targets still missed).</p>"
         )
     parts.append(
-        "<p class=note>Values written to the overlay (rounded to 4 significant figures; shares "
+        "<p class=small>Values written to the overlay (rounded to 4 significant figures; shares "
         "not fitted are rescaled so each table still sums to 1):</p><table>"
         + "".join(
-            f"<tr><td><code>{_e(k)}</code></td><td class=num>{v:g}</td></tr>"
+            f"<tr><td><code>{_e(k)}</code></td><td class=n>{v:g}</td></tr>"
             for k, v in result.changes.items()
         )
         + "</table>"
@@ -243,7 +221,7 @@ def write_report(result: CalibrationResult, scenario: Scenario) -> None:
         _targets_table(fit_t, before, after),
         "<h2>Validation targets (checked after fitting, never used by the optimiser)</h2>",
         _targets_table(val_t, before, after),
-        "<p class=note>z: standardised deviation on the target's comparison scale, with the "
+        "<p class=small>z: standardised deviation on the target's comparison scale, with the "
         "target's own uncertainty and the simulation noise; 'consistent' means |z| &le; 1.96 "
         "(for a one-sided bound: on the right side, or within 1.96).</p>",
         "<h2>Deviation from each target, before and after</h2>",
@@ -267,8 +245,8 @@ def write_report(result: CalibrationResult, scenario: Scenario) -> None:
         for t in pending:
             parts.append(
                 f"<tr><td>{_e(t.name)}</td><td><code>{_e(t.kpi)}</code></td>"
-                f"<td class=num>{_target_text(t)}</td><td>{_e(t.use)}</td>"
-                f"<td>{_e(t.source)}</td><td class=note>{_e(t.note)}</td></tr>"
+                f"<td class=n>{_target_text(t)}</td><td>{_e(t.use)}</td>"
+                f"<td>{_e(t.source)}</td><td class=small>{_e(t.note)}</td></tr>"
             )
         parts.append("</table>")
     parts += [
@@ -287,7 +265,7 @@ def write_report(result: CalibrationResult, scenario: Scenario) -> None:
         f"<code>{_e(result.files.get('targets'))}</code>, "
         f"<code>{_e(result.files.get('parameters'))}</code>; record "
         f"<code>{_e(result.record)}</code> and <code>history.csv</code> beside it.</p>",
-        "</body></html>",
     ]
+    page = html_page("nen-pathway calibration", "\n".join(parts))
     with io.atomic_path(result.report) as tmp:
-        tmp.write_text("\n".join(parts))
+        tmp.write_text(page)

@@ -132,6 +132,29 @@ def write_json(path: Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
+def png_bytes(fig: Any, dpi: int = 110) -> bytes:
+    """A matplotlib figure as PNG bytes; the same figure gives the same bytes (no software
+    stamp). Works on a :class:`~matplotlib.figure.Figure` made without pyplot."""
+    import io as _io
+
+    buf = _io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def png_base64(fig: Any, dpi: int = 110) -> str:
+    """The figure as a base64-encoded PNG (for ``<img src="data:image/png;base64,...">``)."""
+    import base64
+
+    return base64.b64encode(png_bytes(fig, dpi)).decode("ascii")
+
+
+def save_png(fig: Any, path: Path, dpi: int = 110) -> None:
+    """Write the figure as a PNG file, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(png_bytes(fig, dpi))
+
+
 def write_csv(path: Path, df: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)

@@ -842,8 +842,7 @@ def _plot(path: Path, q: Question, table: pd.DataFrame, recommended: int | None)
     ax.set_ylabel(kpi)
     ax.set_title(f"Capacity curve for {res.name}", fontsize=10)
     ax.legend(fontsize=8, loc="best")
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    io.save_png(fig, path, dpi=120)
 
 
 def _nearest(word: str, valid: list[str]) -> str:

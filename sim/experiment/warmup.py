@@ -342,6 +342,5 @@ def warmup_analysis(
         io.write_csv(out / "warmup_series.csv", averaged)
         result.plot = out / "warmup.png"
         fig = welch_figure(averaged, results, n_reps, window)
-        with io.atomic_path(result.plot) as tmp:
-            fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})
+        io.save_png(fig, result.plot)
     return result

@@ -14,7 +14,6 @@ Everything here reads the comparison table and the utilisation table; nothing is
 
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -34,6 +33,7 @@ from sim.reporting.compare import (
     statement,
     unchanged,
 )
+from sim.reporting.page import e as _e
 from sim.reporting.plots import region_label
 from sim.scenario.schema import REGIONS
 
@@ -81,8 +81,6 @@ and the 14-day MDT aim of the Ideal Pathway)."""
 _TOP_EFFECTS = 3
 
 
-def _e(text: Any) -> str:
-    return html.escape(str(text))
 
 
 def _region(r: str) -> str:

@@ -34,7 +34,6 @@ parameter uncertainty; the noise widens the CE plane and inflates the EVPI (the 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from sim.measures.economics import THRESHOLDS
+from sim.reporting.page import e
 
 THRESHOLD_GRID = tuple(float(x) for x in range(0, 100_001, 1_000))
 """GBP per QALY at which the CEAC and EVPI are tabulated (0 to 100,000 in steps of 1,000)."""
@@ -243,7 +243,6 @@ def decision_html(
 ) -> str:
     """The "Cost-effectiveness under uncertainty" section of the PSA report: the CE plane, the
     CEAC and the EVPI with the values at NICE's thresholds (``images``: name -> base64 PNG)."""
-    e = html.escape
     strategies = list(dict.fromkeys(draws["scenario"]))
     at = [float(x) for x in (20_000, *THRESHOLDS, 50_000)]
     head = "".join(f"<th>GBP {x:,.0f}/QALY</th>" for x in at)

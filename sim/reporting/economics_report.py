@@ -10,7 +10,6 @@ this module depends on nothing in it.
 
 from __future__ import annotations
 
-import html
 import textwrap
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.measures.economics import BUDGET_YEARS, THRESHOLDS, _gbp, price_factor
+from sim.reporting.page import e as _e
 from sim.scenario.schema import COST_CATEGORIES, REGIONS, Economics
 
 OUTCOME_KPIS: tuple[str, ...] = (
@@ -37,8 +37,6 @@ OUTCOME_KPIS: tuple[str, ...] = (
 """The KPIs tabulated in the section, in order."""
 
 
-def _e(text: Any) -> str:
-    return html.escape(str(text))
 
 
 def cost_bars(table: pd.DataFrame, names: list[str], label: Callable[[str], str]) -> Any:

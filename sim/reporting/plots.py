@@ -1,9 +1,10 @@
 """Figures for the comparison report, drawn from stored results only.
 
 Each function takes tables already read from a results folder and returns a matplotlib
-:class:`~matplotlib.figure.Figure`; :func:`png_base64` turns one into the base64 PNG the report
-embeds. Figures are built on the object API (``Figure`` + Agg canvas), never ``pyplot``, so no
-global backend or state is touched. Scenarios keep one colour throughout the report.
+:class:`~matplotlib.figure.Figure`; :func:`sim.core.io.png_base64` turns one into the base64
+PNG the report embeds. Figures are built on the object API (``Figure``; :mod:`sim.core.io`
+saves it with the Agg renderer), never ``pyplot``, so no global backend or state is touched.
+Scenarios keep one colour throughout the report.
 
 Nothing here simulates or computes a KPI: the numbers come from ``comparison.csv`` (via
 :mod:`sim.reporting.compare`), ``patients.parquet`` and ``series.parquet``.
@@ -11,13 +12,10 @@ Nothing here simulates or computes a KPI: the numbers come from ``comparison.csv
 
 from __future__ import annotations
 
-import base64
-import io
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sim.core.constants import DAYS_PER_YEAR
@@ -78,14 +76,6 @@ def region_label(region: str) -> str:
     """``north_east_and_yorkshire`` -> ``North East and Yorkshire``."""
     words = region.split("_")
     return " ".join(w if w in ("and", "of") else w.capitalize() for w in words)
-
-
-def png_base64(fig: Figure, dpi: int = 110) -> str:
-    """The figure as a base64-encoded PNG (for ``<img src="data:image/png;base64,...">``)."""
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _ecdf(x: np.ndarray, points: int = 1000) -> tuple[np.ndarray, np.ndarray]:

@@ -19,8 +19,6 @@ sources the run actually used even if the files change later.
 
 from __future__ import annotations
 
-import base64
-import html
 import os
 import re
 import tomllib
@@ -38,6 +36,7 @@ from sim.core.io import (
     atomic_path,
     folder_lock,
     is_own_manifest,
+    png_base64,
     read_manifest,
     write_csv,
 )
@@ -77,6 +76,8 @@ from sim.reporting.compare import (
     utilisation_table,
 )
 from sim.reporting.economics_report import economics_section
+from sim.reporting.page import csv_link, html_page, img
+from sim.reporting.page import e as _e
 from sim.scenario.schema import REGIONS
 
 REPORT_FILE = "report.html"
@@ -496,7 +497,7 @@ def _build_report(folder: Path) -> ReportResult:
                 flatten=flatten,
                 source_of=source_of,
                 label=scenario_label,
-                png=plots.png_base64,
+                png=png_base64,
             ).replace("</h2>", "</h2>" + _transition_caveat(controls), 1),
         )
     page = with_contents(page, folder)
@@ -594,26 +595,26 @@ def _figures(
 ) -> dict[str, str]:
     figs: dict[str, str] = {}
     if not patients.empty:
-        figs["ecdf"] = plots.png_base64(plots.interval_ecdfs(patients, names))
-        figs["stage"] = plots.png_base64(
+        figs["ecdf"] = png_base64(plots.interval_ecdfs(patients, names))
+        figs["stage"] = png_base64(
             plots.stage_bars(plots.stage_counts(patients, names, years, scale), names)
         )
-    figs["standards"] = plots.png_base64(plots.standards_bars(table, names))
+    figs["standards"] = png_base64(plots.standards_bars(table, names))
     if not steps.empty:
-        figs["breach"] = plots.png_base64(plots.breach_bars(steps, names))
+        figs["breach"] = png_base64(plots.breach_bars(steps, names))
     series_path = folder / "series.parquet"
     if series_path.is_file():
         series = pd.read_parquet(
             series_path, columns=["scenario", "replication", "time", "specialist_backlog"]
         )
-        figs["backlog"] = plots.png_base64(
+        figs["backlog"] = png_base64(
             plots.backlog_lines(series, names, warmup, scale, policy_start)
         )
         if not patients.empty and "first_presentation_time" in patients:
-            figs["yearly"] = plots.png_base64(
+            figs["yearly"] = png_base64(
                 plots.yearly_path(series, patients, names, warmup, scale, policy_start > 0)
             )
-    figs["regional"] = plots.png_base64(plots.regional_dots(table, names))
+    figs["regional"] = png_base64(plots.regional_dots(table, names))
     return figs
 
 
@@ -621,39 +622,10 @@ def _figures(
 # HTML
 # ---------------------------------------------------------------------------------------------
 
-_CSS = """
-body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
-color:#222;line-height:1.45}
-h1{font-size:1.6em}h2{border-bottom:2px solid #1b6ca8;padding-bottom:.2em;margin-top:2em}
-h3{margin-top:1.6em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.86em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
-th{background:#eef3f8}td.n{text-align:right;white-space:nowrap}
-figure{margin:1.2em 0}figure img{max-width:100%;border:1px solid #ddd}
-figcaption{font-size:.88em;color:#444;margin-top:.3em}
-.headline li{margin-bottom:.5em}.note{background:#fff8e1;border-left:4px solid #edae49;
-padding:.6em 1em}
-pre{background:#f6f6f6;padding:.8em;font-size:.8em;overflow-x:auto}
-details{margin:.6em 0}summary{cursor:pointer;font-weight:bold}
-.small{font-size:.85em;color:#555}
-.box{border:1px solid #1b6ca8;border-radius:6px;padding:.2em 1em .6em;margin:1em 0;
-background:#f7fafd}.box h3{margin-top:.6em}
-nav.toc{font-size:.9em;columns:2;background:#f6f6f6;padding:.5em 1em}
-nav.toc a{display:block}
-"""
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text))
-
-
 def _img(figs: dict[str, str], key: str, alt: str, caption: str) -> str:
     if key not in figs:
         return f"<p class='small'>({_e(alt)}: no data in this run.)</p>"
-    return (
-        f"<figure><img alt='{_e(alt)}' src='data:image/png;base64,{figs[key]}'>"
-        f"<figcaption>{caption}</figcaption></figure>"
-    )
+    return img(figs[key], alt, caption)
 
 
 def _ci_text(kpi: str, r: dict[str, float]) -> str:
@@ -745,10 +717,7 @@ def with_contents(page: str, folder: Path) -> str:
     heads = re.findall(r"<h2 id=['\"]([\w-]+)['\"]>(.*?)</h2>", page)
     links = "".join(f"<a href='#{i}'>{t}</a>" for i, t in heads)
     data = ", ".join(
-        f"<a download='{f}' href='data:text/csv;base64,"
-        f"{base64.b64encode((folder / f).read_bytes()).decode()}'>{f}</a>"
-        for f in DATA_FILES
-        if (folder / f).is_file()
+        csv_link((folder / f).read_bytes(), f) for f in DATA_FILES if (folder / f).is_file()
     )
     nav = f"<nav class='toc' aria-label='Contents'><b>Contents</b>{links}</nav>"
     if data:
@@ -773,8 +742,7 @@ _ECONOMICS_SLOT = "<!-- outcomes and costs (sim/economics_report.py) -->"
 
 def _csv_link(frame: pd.DataFrame, name: str) -> str:
     """A download link carrying ``frame`` as CSV inside the page (a data: URL)."""
-    data = base64.b64encode(frame.to_csv(index=False).encode()).decode()
-    return f"<a download='{name}' href='data:text/csv;base64,{data}'>{name}</a>"
+    return csv_link(frame.to_csv(index=False).encode(), name)
 
 
 def _utilisation_section(util: pd.DataFrame, names: list[str]) -> str:
@@ -1305,11 +1273,9 @@ def _page(
         if cautions
         else ""
     )
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<title>NEN pathway: {_e(" vs ".join(scenario_label(n) for n in names))}</title>
-<style>{_CSS}</style></head><body>
-<h1>Neuroendocrine cancer pathway in England: what would change?</h1>
+    return html_page(
+        "NEN pathway: " + " vs ".join(scenario_label(n) for n in names),
+        f"""<h1>Neuroendocrine cancer pathway in England: what would change?</h1>
 <p>A discrete-event simulation of the NEN care pathway compares:</p><ul>{scen_list}</ul>
 <p class="small">{_num(reps)} replications per scenario, {_num(c.get("years", ""))} measured
 years after a {_num(c.get("warmup_years", ""))}-year warm-up, seed {_num(c.get("seed", ""))},
@@ -1428,5 +1394,5 @@ England and by region, is in <code>comparison.csv</code>.</p>
 (manifest.json, replications.csv, patients.parquet, series.parquet, scenario_sources.json).
 Sources [Sx] refer to the project's evidence table (docs/evidence.md); their references
 close the methods.</p>
-</body></html>
-"""
+""",
+    )
