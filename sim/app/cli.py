@@ -16,10 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sim.core.constants import DAYS_PER_YEAR
 from sim.core.errors import NenPathError, RunControlError, ScenarioError
 from sim.model.population import check_run_size
-from sim.scenario.loader import load_scenario_file, scenario_warnings, with_population_scale
+from sim.scenario.loader import (
+    load_scenario_file,
+    scenario_warnings,
+    with_population_scale,
+    years_from_start,
+)
 from sim.scenario.schema import (
     MAX_COUNT,
     MAX_NUMBER,
@@ -530,13 +534,12 @@ def _policy_start_years(args: argparse.Namespace, scenario: Scenario, path: Path
     start = getattr(args, "policy_start", None)
     if not isinstance(start, dt.date):
         return start
-    days = (start - scenario.start_date).days
-    if days < 0:
+    try:
+        return years_from_start(start, scenario.start_date)
+    except ValueError as exc:
         raise RunControlError(
-            f"--policy-start {start}: before {path}'s start_date {scenario.start_date} (t=0); "
-            "give a later date or a number of years"
-        )
-    return days / DAYS_PER_YEAR
+            f"--policy-start {start}: in {path}, {exc}; give a later date or a number of years"
+        ) from None
 
 
 def _warn(scenario: Scenario, path: Path) -> None:

@@ -20,6 +20,7 @@ raising :class:`sim.core.errors.ScenarioError`. A file that is not a small regul
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import json
@@ -32,7 +33,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from sim.core.constants import NAME_PATTERN
+from sim.core.constants import DAYS_PER_YEAR, NAME_PATTERN
 from sim.core.distributions import DIST_NAMES
 from sim.core.errors import Problem, ScenarioError
 from sim.scenario.schema import (
@@ -341,6 +342,8 @@ def _validate(
     if not isinstance(run, dict):
         problems.append(Problem(shown, "run", f"must be a table, got {run!r}"))
     else:
+        run, problem = _policy_start_date(run, scenario, origin, shown)
+        problems += problem
         try:
             controls = RunControls.model_validate(run)
         except ValidationError as exc:
@@ -349,6 +352,41 @@ def _validate(
         raise ScenarioError(problems)
     assert scenario is not None and controls is not None
     return scenario, controls
+
+
+def years_from_start(date: dt.date, start_date: dt.date) -> float:
+    """A calendar date as years from a scenario's t = 0 (its ``start_date``); raises
+    ValueError for a date before it."""
+    days = (date - start_date).days
+    if days < 0:
+        raise ValueError(f"{date} is before the scenario's start_date {start_date} (t=0)")
+    return days / DAYS_PER_YEAR
+
+
+def _policy_start_date(
+    run: dict[str, Any], scenario: Scenario | None, origin: dict[Path_, str], shown: str
+) -> tuple[dict[str, Any], list[Problem]]:
+    """``[run] policy_start_date = YYYY-MM-DD`` (a TOML date) as ``policy_start_years`` from the
+    scenario's ``start_date``: the run controls keep one measure of the policy start."""
+    if "policy_start_date" not in run:
+        return run, []
+    run = dict(run)
+    date = run.pop("policy_start_date")
+    where = origin.get(("run", "policy_start_date"), shown)
+    key = "run.policy_start_date"
+    if "policy_start_years" in run:
+        why = "give policy_start_years or policy_start_date, not both"
+        return run, [Problem(where, key, why)]
+    if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
+        why = f"must be a date written YYYY-MM-DD (no quotes), got {date!r}"
+        return run, [Problem(where, key, why)]
+    if scenario is None:  # the scenario's own problems are reported
+        return run, []
+    try:
+        run["policy_start_years"] = years_from_start(date, scenario.start_date)
+    except ValueError as exc:
+        return run, [Problem(where, key, f"{exc}; give a later date")]
+    return run, []
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from sim.experiment.runner import run_experiment
 from sim.model.simulation import RunResult, simulate, simulate_branches
 from sim.scenario.loader import load_scenario_file, with_changes, with_population_scale
 from sim.scenario.schema import RunControls, Scenario
+from tests.helpers import BASELINE as BASELINE_PATH
 from tests.helpers import SCENARIOS, make_scenario
 
 SCALE = 0.02
@@ -391,3 +392,35 @@ def test_after_the_switch_decisions_follow_the_new_rule_tables(
     assert len(first_after) > 20
     assert set(first_after) == {code}
     assert (c0[t0 >= start] != code).any()  # the base kept treating
+
+
+def test_policy_start_date_in_the_run_table(tmp_path: Path) -> None:
+    """``[run] policy_start_date = 2025-07-07`` (a TOML date) is 182 days after current
+    practice's start_date (2025-01-06), as the command line's date form."""
+    path = tmp_path / "dated.toml"
+    path.write_text(f'extends = "{BASELINE_PATH}"\n[run]\npolicy_start_date = 2025-07-07\n')
+    scenario, controls = load_scenario_file(path)
+    assert str(scenario.start_date) == "2025-01-06"
+    assert controls.policy_start_days == pytest.approx(182.0)
+
+
+@pytest.mark.parametrize(
+    ("run", "message"),
+    [
+        ("policy_start_date = 2024-12-30", "before the scenario's start_date 2025-01-06"),
+        ('policy_start_date = "2025-07-07"', "must be a date written YYYY-MM-DD"),
+        ("policy_start_date = 2025-07-07\npolicy_start_years = 1", "not both"),
+    ],
+)
+def test_a_bad_policy_start_date_names_the_file_and_key(
+    tmp_path: Path, run: str, message: str
+) -> None:
+    from sim.core.errors import ScenarioError
+
+    path = tmp_path / "dated.toml"
+    path.write_text(f'extends = "{BASELINE_PATH}"\n[run]\n{run}\n')
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario_file(path)
+    (problem,) = exc.value.problems
+    assert problem.key == "run.policy_start_date" and message in problem.message
+    assert str(path) in str(problem.file)
