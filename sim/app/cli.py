@@ -288,8 +288,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_capacity_list,
         metavar="C1,C2,...",
         help="evaluate exactly these capacities (England terms), all in one run that shares "
-        "each replication's history up to the policy start, instead of the bracket-and-bisect "
-        "search; the answer is the least of them that meets the target",
+        "each replication's history up to the policy start, instead of the search; the answer "
+        "is the least of them that meets the target",
+    )
+    p.add_argument(
+        "--per-round",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="capacities the search evaluates together in each round, in one run whose "
+        "replications share their history up to the policy start (default: 4, "
+        "sim.experiment.sizing.DEFAULT_PER_ROUND); 1 bisects, one capacity at a time",
     )
     p.add_argument(
         "--max-utilisation",
@@ -698,12 +707,17 @@ def cmd_warmup(args: argparse.Namespace) -> int:
 
 
 def cmd_size(args: argparse.Namespace) -> int:
-    from sim.experiment.sizing import MAX_UTILISATION, size_resource
+    from sim.experiment.sizing import DEFAULT_PER_ROUND, MAX_UTILISATION, size_resource
 
     if args.precision is not None:
         raise RunControlError(
             "--precision does not apply to size: every capacity runs the same --replications "
             "(common random numbers)"
+        )
+    if args.candidates is not None and args.per_round is not None:
+        raise RunControlError(
+            "--per-round applies to the search; --candidates evaluates the listed capacities "
+            "in one round: give one or the other"
         )
     scenario, controls = load_with_controls(args.scenario, args)
     out = args.out or _default_out("size", scenario.name, args.resource, args.kpi)
@@ -725,6 +739,7 @@ def cmd_size(args: argparse.Namespace) -> int:
         on_candidate=lambda line: print(line, file=sys.stderr, flush=True),
         branching=args.branching,
         candidates=args.candidates,
+        per_round=DEFAULT_PER_ROUND if args.per_round is None else args.per_round,
     )
     print(result.table.to_string(index=False))
     print(result.message)

@@ -332,6 +332,8 @@ class Candidate:
     """Mean utilisation of the resource at this capacity, where the model reports it."""
     saturated: bool = False
     """Utilisation above the question's ``max_utilisation`` (False where it is unknown)."""
+    scenario: str | None = None
+    """Its scenario's name in ``folder`` (which may hold several candidates' runs)."""
 
     @property
     def meets(self) -> bool:
@@ -395,6 +397,67 @@ def bracket_and_bisect(meets: Callable[[int], bool], start: int, lo: int, hi: in
     return passing
 
 
+def search_in_rounds(
+    meets_all: Callable[[list[int]], dict[int, bool]],
+    start: int,
+    lo: int,
+    hi: int,
+    per_round: int,
+) -> int | None:
+    """Least integer ``k`` in ``[lo, hi]`` with ``meets(k)``, assuming it is monotone (False
+    below a threshold, True from it on); None if ``hi`` fails. ``meets_all(ks)`` evaluates
+    up to ``per_round`` capacities at once (one run whose replications share their history).
+
+    The first round is a ladder around ``start`` (``start``, its half, its double, a quarter,
+    four times...); each later round splits the bracket between the largest failing and the
+    least passing capacity into ``per_round + 1`` near-equal parts (or, with no passing one
+    yet, takes ``hi`` and points below it). A bracket of width ``w`` takes about
+    ``log(w) / log(per_round + 1)`` rounds; no capacity is evaluated twice.
+    """
+    if per_round < 1:
+        raise ValueError("per_round must be at least 1")
+    start = min(max(start, lo), hi)
+    ladder = [start]
+    step = 2
+    while len(ladder) < per_round and step <= 2 * max(hi, 1):  # then both ends are out
+        for k in (start // step, start * step):
+            if lo <= k <= hi and k not in ladder and len(ladder) < per_round:
+                ladder.append(k)
+        step *= 2
+    known = dict(meets_all(sorted(ladder)))
+    while True:
+        passing = min((k for k, ok in known.items() if ok), default=None)
+        top = hi + 1 if passing is None else passing
+        failing = max((k for k, ok in known.items() if not ok and k < top), default=lo - 1)
+        if passing is None and hi in known:
+            return None
+        if passing is not None and passing - failing <= 1:
+            return passing
+        if passing is None:  # hi must be tried: it and points below it
+            ks = [*_between(failing, hi, per_round - 1), hi]
+        else:
+            ks = _between(failing, passing, per_round)
+        new = sorted(k for k in set(ks) if k not in known)
+        assert new, (failing, passing, known)  # every round narrows the bracket
+        known.update(meets_all(new))
+
+
+def _between(a: int, b: int, n: int) -> list[int]:
+    """Up to ``n`` integers strictly between ``a`` and ``b``, splitting it into near-equal
+    parts (all of them when there are no more than ``n``)."""
+    inside = b - a - 1
+    if inside <= n:
+        return list(range(a + 1, b))
+    return sorted({a + round(i * (b - a) / (n + 1)) for i in range(1, n + 1)})
+
+
+DEFAULT_PER_ROUND = 4
+"""Capacities a sizing search evaluates together in each round (``--per-round``): each round is
+one run in which every replication simulates its history to the policy start once and branches
+into each capacity. 4 visits about 2.5 rounds for the default range of 4x the scenario's
+capacity (a bisection, 1, needs about 8 capacities one after the other)."""
+
+
 @io.holds_folder("out")
 def size_resource(
     scenario: Scenario,
@@ -415,6 +478,7 @@ def size_resource(
     on_candidate: Callable[[str], None] | None = None,
     branching: str | None = None,
     candidates: list[int] | None = None,
+    per_round: int = DEFAULT_PER_ROUND,
 ) -> SizingResult:
     """Find the least capacity of ``resource`` for which ``kpi`` meets ``target`` with 95%
     confidence.
@@ -454,8 +518,12 @@ def size_resource(
     candidates:
         Evaluate exactly these capacities (England terms), in one run in ``out/candidates/``
         whose replications simulate the shared history once for all of them, instead of the
-        bracket-and-bisect search (which decides each capacity from the last, so runs them one
-        after the other); the answer is the least of them that meets the target.
+        search; the answer is the least of them that meets the target.
+    per_round:
+        Capacities the search evaluates together in each round (:func:`search_in_rounds`),
+        each round one run (``out/round_<i>/``) whose replications share their history up to
+        the policy start; 1 is the bracket-and-bisect search (:func:`bracket_and_bisect`),
+        one run per capacity (``out/<unit>_<capacity>/``).
     """
     q = make_question(scenario, controls, resource, kpi, target, direction, lo, hi, max_utilisation)
     res, scale = q.resource, scenario.population.population_scale
@@ -485,7 +553,7 @@ def size_resource(
     run["branching"] = branching
     if candidates is not None:
         ks = sorted({_run_units(res, c, scale) for c in candidates})
-        cache.update(_evaluate_grid(scenario, controls, q, ks, out, **run))
+        cache.update(_evaluate_grid(scenario, controls, q, ks, out / "candidates", **run))
 
     def evaluate(k: int) -> Candidate:
         if k not in cache or k not in reported:
@@ -507,6 +575,22 @@ def size_resource(
         for k in sorted(cache):
             evaluate(k)  # reports each
         best = next((k for k in sorted(cache) if cache[k].meets), None)
+    elif per_round > 1:
+        rounds: list[list[int]] = []
+
+        def evaluate_round(ks: list[int]) -> dict[int, bool]:
+            rounds.append(ks)
+            folder = out / f"round_{len(rounds)}"
+            cache.update(_evaluate_grid(scenario, controls, q, ks, folder, **run))
+            return {k: evaluate(k).meets for k in ks}  # reports each
+
+        best = search_in_rounds(
+            evaluate_round,
+            _run_units(res, start, scale),
+            _run_units(res, q.lo, scale, bound="lo"),
+            _run_units(res, q.hi, scale, bound="hi"),
+            per_round,
+        )
     else:
         best = bracket_and_bisect(
             lambda k: evaluate(k).meets,
@@ -580,17 +664,16 @@ def _evaluate_grid(
     controls: RunControls,
     q: Question,
     ks: list[int],
-    out: Path,
+    folder: Path,
     **run: Any,
 ) -> dict[int, Candidate]:
-    """Run every run capacity in ``ks`` in one experiment (``out/candidates/``), branched
-    from ``scenario`` at the policy start, so each replication's shared history is simulated
-    once for all of them."""
+    """Run every run capacity in ``ks`` in one experiment (in ``folder``), branched from
+    ``scenario`` at the policy start, so each replication's shared history is simulated once
+    for all of them."""
     res = q.resource
     scale = scenario.population.population_scale
     es = {k: _england_units(res, k, scale) for k in ks}
     variants = {k: with_capacity(scenario, res, e, f"{res.key}_{e:04d}") for k, e in es.items()}
-    folder = out / "candidates"
     result = run_experiment(list(variants.values()), controls, folder, base=scenario, **run)
     if result.failures:
         f = result.failures[0]
@@ -618,7 +701,9 @@ def _candidate(
     util = _utilisation(folder, res, controls.replications, scenario)
     met = q.met_by(ci_low, ci_high)
     saturated = bool(util > q.max_utilisation)  # NaN (not reported) is never saturated
-    return Candidate(k, e, values, mean, ci_low, ci_high, n, met, folder, util, saturated)
+    return Candidate(
+        k, e, values, mean, ci_low, ci_high, n, met, folder, util, saturated, scenario
+    )
 
 
 def _utilisation(
@@ -785,8 +870,10 @@ def _listing_ceiling(q: Question, cand: Candidate, controls: RunControls) -> str
     path = cand.folder / "patients.parquet"
     if not path.is_file():
         return ""
-    cols = ["replication", "region", "diagnosis_time", "specialist_mdt_listed_time"]
+    cols = ["scenario", "replication", "region", "diagnosis_time", "specialist_mdt_listed_time"]
     p = pd.read_parquet(path, columns=cols)
+    if cand.scenario is not None:  # a run of several candidates: this one's patients
+        p = p[p["scenario"] == cand.scenario]
     p = p[
         p["specialist_mdt_listed_time"].notna()
         & (p["diagnosis_time"] >= controls.measure_start_days)

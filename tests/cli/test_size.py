@@ -11,10 +11,12 @@ after its listing plus the results cut-off).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -29,6 +31,7 @@ from sim.experiment.sizing import (
     bracket_and_bisect,
     default_direction,
     parse_resource,
+    search_in_rounds,
     size_resource,
     with_capacity,
 )
@@ -48,12 +51,17 @@ RUN = [
     "1",
     "--no-progress",
 ]
+BISECT = ["--per-round", "1"]
+"""The one-at-a-time search, whose candidates each have their own folder (most tests here)."""
 NW = ["--resource", "specialist_mdt.north_west"]
 BACKLOG = "specialist_mdt_backlog_mean__north_west"
 
 
 def size(out: Path, *args: str) -> int:
-    return main(["size", str(BASELINE), *NW, *RUN, "--out", str(out), *args])
+    rounds = {"--candidates", "--per-round"} & set(args)
+    return main(
+        ["size", str(BASELINE), *NW, *RUN, *([] if rounds else BISECT), "--out", str(out), *args]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +223,42 @@ def test_search_finds_the_brute_force_answer_with_few_evaluations() -> None:
                     assert len(calls) <= 2 * math.ceil(math.log2(hi - lo + 2)) + 1
 
 
+def test_rounds_find_the_brute_force_answer_in_few_rounds() -> None:
+    """The search in rounds (several capacities per run) finds the same least capacity as
+    trying every one, never tries a capacity twice or outside [lo, hi], tries at most
+    ``per_round`` at once, and needs about log(range) / log(per_round + 1) rounds."""
+    for per_round in (1, 2, 4, 6):
+        for lo in (0, 1, 3):
+            for hi in range(lo, 61, 3):
+                for start in range(lo, hi + 1, 4):
+                    for threshold in range(lo, hi + 2):  # hi + 1: never met
+                        rounds: list[list[int]] = []
+
+                        def meets_all(
+                            ks: list[int], threshold: int = threshold, rounds: list = rounds
+                        ) -> dict[int, bool]:
+                            rounds.append(ks)
+                            return {k: k >= threshold for k in ks}
+
+                        got = search_in_rounds(meets_all, start, lo, hi, per_round)
+                        assert got == (threshold if threshold <= hi else None)
+                        tried = [k for r in rounds for k in r]
+                        assert all(lo <= k <= hi for k in tried)
+                        assert len(set(tried)) == len(tried)
+                        assert all(1 <= len(r) <= per_round for r in rounds)
+                        bound = 2 + math.ceil(math.log(hi - lo + 2) / math.log(per_round + 1))
+                        assert len(rounds) <= bound, (per_round, lo, hi, start, threshold, rounds)
+
+
+def test_per_round_and_candidates_are_one_or_the_other(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = size(tmp_path / "s", "--kpi", BACKLOG, "--target", "7", "--per-round", "2",
+                "--candidates", "10,12")  # fmt: skip
+    assert code == 2
+    assert "give one or the other" in capsys.readouterr().err
+
+
 def test_direction_from_kpi_name() -> None:
     assert default_direction("specialist_mdt_within_14d_share__north_west") == AT_LEAST
     assert default_direction("fds_28d_share") == AT_LEAST
@@ -276,8 +320,9 @@ def test_a_saturated_capacity_does_not_meet_the_target(
     scenario, controls = make_scenario(scale=1.0, replications=3)  # run slots = England slots
     kpi = "diagnosis_to_specialist_mdt_days_p90__north_west"
     result = size_resource(
-        scenario, controls, "specialist_mdt.north_west", kpi, 28.0, tmp_path / "s", lo=1, hi=80
-    )
+        scenario, controls, "specialist_mdt.north_west", kpi, 28.0, tmp_path / "s", lo=1, hi=80,
+        per_round=1,
+    )  # fmt: skip
     assert result.recommended == 17
     assert DEMAND / 17 <= MAX_UTILISATION < DEMAND / 16
     assert evaluated == [19, 9, 14, 16, 17]  # a search from the scenario's 19, not every value
@@ -295,7 +340,7 @@ def test_max_utilisation_1_accepts_a_saturated_resource(
     """The same synthetic curve through the command line, with the ceiling lifted: the least
     capacity is then the KPI's own threshold."""
     monkeypatch.setattr(sizing, "_evaluate", _synthetic([]))
-    args = ["--scale", "1", "--replications", "3", "--no-progress", "--max", "80"]
+    args = ["--scale", "1", "--replications", "3", "--no-progress", "--max", "80", *BISECT]
     kpi = ["--kpi", "diagnosis_to_specialist_mdt_days_p90__north_west", "--target", "28"]
     out = str(tmp_path / "s")
     assert main(["size", str(BASELINE), *NW, *kpi, *args, "--out", out]) == 0
@@ -368,3 +413,27 @@ def test_candidates_share_the_history_and_match_the_search(
         pd.testing.assert_frame_equal(
             mine.reset_index(drop=True), searched.reset_index(drop=True), check_exact=True
         )
+
+
+def test_the_search_in_rounds_agrees_with_the_bisection(
+    curve: tuple[Path, str], tmp_path: Path
+) -> None:
+    """The default search (4 capacities a round, each round one run sharing each replication's
+    history) recommends what the one-at-a-time bisection did, and every capacity both tried
+    has the same KPI in every replication (the same branch of the same history)."""
+    out, manifest = curve  # as the fixture left it (later tests reuse the folder)
+    rounds = tmp_path / "rounds"
+    assert size(rounds, "--kpi", BACKLOG, "--target", "7", "--per-round", "4") == 0
+    mine = json.loads((rounds / "manifest.json").read_text())
+    assert mine["recommended"] == json.loads(manifest)["recommended"] is not None
+    tried = pd.concat(pd.read_csv(f) for f in sorted(rounds.glob("round_*/replications.csv")))
+    shared = 0
+    for folder in sorted(out.glob("slots_per_session_*")):
+        mine_reps = tried[tried["scenario"] == folder.name]
+        if mine_reps.empty:
+            continue
+        shared += 1
+        searched = pd.read_csv(folder / "replications.csv").set_index("replication")
+        mine_reps = mine_reps.set_index("replication").loc[searched.index]
+        assert np.array_equal(mine_reps[BACKLOG], searched[BACKLOG]), folder.name
+    assert shared >= 2
