@@ -88,7 +88,7 @@ OWN_FILES = frozenset(
 _OWN_PART = re.compile(
     r"rep_\d+(\.json|\.journeys\.parquet|\.series\.parquet|\.resources\.parquet)"
 )
-_OWN_SUBFOLDER = re.compile(r"(slots_per_session|servers)_\d+|candidates")
+_OWN_SUBFOLDER = re.compile(r"[a-z][a-z_]*_\d+|candidates")
 _TEMPORARY = re.compile(r"\..+\.tmp")
 _FOLDER_MAX_LENGTH = 200
 _PACKAGES = (

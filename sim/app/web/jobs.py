@@ -357,6 +357,14 @@ def start(folder: Path, request: Request, replications: int | None = None) -> Jo
             cwd=os.getcwd(),
         )
         write_json(folder / "pid.json", {"pid": proc.pid, "started": time.time()})
+        # Between fork and exec the child still shows this process's command line, so a
+        # state() read at once would take it for another process (a job "cancelled" at its
+        # start on a loaded machine): wait until it runs the job, or has ended.
+        deadline = time.monotonic() + 30.0
+        while proc.poll() is None and not _pid_alive(proc.pid, folder):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
     finally:
         lock.release()
     return state(folder)
