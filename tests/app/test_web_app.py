@@ -202,6 +202,11 @@ def test_estimate_grows_with_work() -> None:
     assert jobs.estimate_seconds(2, c, 0.5, cores=1) > small
     # The defaults answer within a few minutes on 2 cores (what the page promises).
     assert jobs.estimate_seconds(3, c, jobs.DEFAULT_SCALE, cores=2) < 180
+    # A sizing: a few rounds, each sharing the history and branching into 4 capacities, so
+    # dearer than one run and cheaper than its capacities run one after the other.
+    one = jobs.estimate_seconds(1, c, 0.5, cores=2)
+    sized = jobs.sizing_seconds(c, 0.5, cores=2)
+    assert one < sized < 4 * jobs.SIZING_ROUNDS * one
 
 
 def test_progress_and_status_are_read_from_the_job_folder(tmp_path: Path) -> None:

@@ -101,8 +101,9 @@ SECONDS_PER_SCALE_YEAR = 1.0
 --scale 1 (README, benchmarks/demo.py, 2026-12-02)."""
 STARTUP_SECONDS = 10.0
 """Starting the process and workers, and writing the report."""
-SIZING_CANDIDATES = 6
-"""Capacities a sizing typically tries (bracketing then bisecting)."""
+SIZING_ROUNDS = 3
+"""Rounds a sizing search typically takes (:func:`sim.experiment.sizing.search_in_rounds`
+with its default 4 capacities a round, over the default range of 4x the scenario's)."""
 
 
 def estimate_seconds(
@@ -111,16 +112,30 @@ def estimate_seconds(
     scale: float,
     *,
     cores: int | None = None,
-    candidates: int = 1,
 ) -> float:
     """Rough wall-clock seconds for ``scenarios`` x ``controls.replications`` replications
-    (x ``candidates`` capacities for a sizing) on ``cores`` cores (default: this machine's)."""
+    on ``cores`` cores (default: this machine's)."""
     cores = max(1, min(cores or os.cpu_count() or 1, controls.workers or 10**6))
     years = controls.years + controls.warmup_days / 365.25
     per = SECONDS_PER_REPLICATION + SECONDS_PER_SCALE_YEAR * scale * years
     tasks = scenarios * controls.replications
     rounds = math.ceil(tasks / min(cores, tasks))
-    return candidates * (STARTUP_SECONDS + rounds * per)
+    return STARTUP_SECONDS + rounds * per
+
+
+def sizing_seconds(controls: RunControls, scale: float, *, cores: int | None = None) -> float:
+    """Rough wall-clock seconds for a sizing search: :data:`SIZING_ROUNDS` rounds, each one run
+    whose replications simulate their history to the policy start once and then each of the
+    round's capacities for the measured years."""
+    from sim.experiment.sizing import DEFAULT_PER_ROUND
+
+    cores = max(1, min(cores or os.cpu_count() or 1, controls.workers or 10**6))
+    shared = min(controls.policy_start_days, controls.horizon_days) / 365.25
+    branched = controls.horizon_days / 365.25 - shared
+    years = shared + DEFAULT_PER_ROUND * branched
+    per = SECONDS_PER_REPLICATION + SECONDS_PER_SCALE_YEAR * scale * years
+    rounds = math.ceil(controls.replications / min(cores, controls.replications))
+    return SIZING_ROUNDS * (STARTUP_SECONDS + rounds * per)
 
 
 def busy_factor() -> tuple[float, str]:

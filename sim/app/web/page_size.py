@@ -97,12 +97,12 @@ def render() -> None:
     if problem:
         st.error(problem)
     else:
-        seconds = jobs.estimate_seconds(1, controls, scale, candidates=jobs.SIZING_CANDIDATES)
+        seconds = jobs.sizing_seconds(controls, scale)
         st.info(
             f"Today: {current if current is not None else 'unlimited'} "
             f"{res.kind.unit}. Estimated run "
             f"time: about {jobs.clock(seconds)}"
-            f" (about {jobs.SIZING_CANDIDATES} capacities x {reps} replications) when idle."
+            f" (about {jobs.SIZING_ROUNDS} rounds of 4 capacities x {reps} replications) when idle."
             + jobs.busy_factor()[1]
         )
     if st.button("Size it", type="primary", disabled=problem is not None, key="size-run"):
