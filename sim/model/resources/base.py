@@ -49,6 +49,17 @@ class LateTimeout(simpy.Event):
         env.schedule(self, _LATE, delay)
 
 
+class FailsAfter(simpy.Event):
+    """An event that fails with ``exc`` after ``delay``: a timeout (scheduled as SimPy
+    schedules one) whose waiting process gets the exception instead of a value."""
+
+    def __init__(self, env: simpy.Environment, delay: float, exc: BaseException):
+        super().__init__(env)
+        self._ok = False
+        self._value = exc
+        env.schedule(self, NORMAL, delay)
+
+
 class Resource(Protocol):
     rid: int
     name: str
@@ -61,6 +72,7 @@ class Resource(Protocol):
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
+        died: type[BaseException] | None = None,
     ) -> simpy.Event: ...
 
     def flush(self, horizon: float) -> None: ...
@@ -70,6 +82,7 @@ class Case:
     __slots__ = (
         "case_class",
         "deadline",
+        "died",
         "done",
         "event",
         "leave_time",
@@ -89,6 +102,7 @@ class Case:
         leave_time: float,
         event: simpy.Event,
         u: float | None,
+        died: type[BaseException] | None = None,
     ):
         self.seq = seq
         self.patient = patient
@@ -98,6 +112,12 @@ class Case:
         self.leave_time = leave_time
         self.event = event
         self.u = u
+        self.died = died
+        """If given, the event fails with this exception where it would succeed with False
+        (the patient left unserved), and also where a service ends at or after ``leave_time``:
+        the waiting process gets it raised without checking the outcome itself. A served
+        case's event then succeeds with None, not True (a process waiting with
+        ``yield from (event,)`` can only be sent None)."""
         self.done = False
 
 
@@ -151,4 +171,7 @@ def drop_dead(case: Case, log: EventLog, rid: int) -> None:
     """The patient died while waiting: record it at the time of death and release them."""
     case.done = True
     log.write(ROW_PACK(case.leave_time, case.patient, EV_LEFT_QUEUE, rid, case.case_class))
-    case.event.succeed(False)
+    if case.died is None:
+        case.event.succeed(False)
+    else:
+        case.event.fail(case.died())

@@ -126,13 +126,15 @@ class ServerPool:
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
+        died: type[BaseException] | None = None,
     ) -> simpy.Event:
         """Queue a case; the event succeeds when its service ends."""
         now = self.env.now
         self._seq += 1
         case = Case(
-            self._seq, patient, case_class, now, deadline, leave_time, simpy.Event(self.env), u
-        )
+            self._seq, patient, case_class, now, deadline, leave_time, simpy.Event(self.env), u,
+            died,
+        )  # fmt: skip
         self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
         if self._busy < self.servers:
             self._start(case)
@@ -171,7 +173,12 @@ class ServerPool:
         now = self.env.now
         self._busy -= 1
         self._log.write(ROW_PACK(now, case.patient, EV_SERVICE_END, self.rid, case.case_class))
-        case.event.succeed(True)
+        if case.died is None:
+            case.event.succeed(True)
+        elif now < case.leave_time:
+            case.event.succeed(None)
+        else:
+            case.event.fail(case.died())
         self._start_waiting(now)
 
     def _start_waiting(self, now: float) -> None:

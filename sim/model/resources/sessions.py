@@ -156,13 +156,14 @@ class SlottedService:
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
+        died: type[BaseException] | None = None,
     ) -> simpy.Event:
         """List a case; the returned event succeeds at the session that takes it."""
         now = self.env.now
         event = simpy.Event(self.env)
         self._seq += 1
         self._pending.append(
-            Case(self._seq, patient, case_class, now, deadline, leave_time, event, None)
+            Case(self._seq, patient, case_class, now, deadline, leave_time, event, None, died)
         )
         self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
         return event
@@ -216,7 +217,7 @@ class SlottedService:
                     continue
                 case.done = True
                 log.write(ROW_PACK(t, case.patient, EV_SERVICE_START, rid, case.case_class))
-                case.event.succeed(True)
+                case.event.succeed(True if case.died is None else None)
                 served += 1
         log.write(ROW_PACK(t, NO_PATIENT, EV_SESSION_END, rid, served))
 
