@@ -47,8 +47,10 @@ def main() -> None:
         scenario = with_population_scale(scenario, SCALE)
         for rep in REPLICATIONS:
             r = simulate(scenario, rep, controls)
-            print(f"{f.relative_to(ROOT)} rep {rep}: {digest(r)} events {len(r.events['time'])}"
-                  f" sim_events {r.sim_events}")
+            print(
+                f"{f.relative_to(ROOT)} rep {rep}: {digest(r)} events {len(r.events['time'])}"
+                f" sim_events {r.sim_events}"
+            )
         if f.parent.name == "interventions":
             out = simulate_branches(base, [scenario], 0, controls, fork=False)[0]
             print(f"{f.relative_to(ROOT)} branched rep 0: {digest(out)}")
