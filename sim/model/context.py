@@ -200,8 +200,8 @@ class SimContext:
         if row < 0:
             row = p.row = self.draws.row(p.id)
         try:
-            value: float = self.draws.views[purpose, j][row]
-        except KeyError:  # the column's first use
+            value: float = self.draws.by_purpose[purpose][j][row]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):  # the column's first use
             value = self.draws.view(purpose, j)[row]
         return value
 
@@ -211,8 +211,8 @@ class SimContext:
         if row < 0:
             row = p.row = self.draws.row(p.id)
         try:
-            u: float = self.draws.views[purpose, j][row]
-        except KeyError:  # the column's first use
+            u: float = self.draws.by_purpose[purpose][j][row]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):  # the column's first use
             u = self.draws.view(purpose, j)[row]
         return dist.sample1(u)
 
