@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import simpy
@@ -165,6 +166,62 @@ class WaitingQueue:
 
     def cases(self) -> list[Case]:
         return [c for _, c in self._heap if not c.done]
+
+
+class ClassQueue:
+    """Waiting cases in the order of the ``fifo`` and ``class`` rules, one FIFO lane per class
+    rank: the same order as :class:`WaitingQueue` with :func:`static_key`, without building a
+    key and sifting a heap for every case.
+
+    Cases must be pushed in listing order (``list_time``, then ``seq``), as a resource lists
+    them; :func:`waiting_queue` re-pushes a queue's cases sorted so. Taken cases (``done``)
+    are skipped when they reach the front, as in :class:`WaitingQueue`.
+    """
+
+    __slots__ = ("_lanes", "_rank")
+
+    def __init__(self, priority: str, class_order: list[int]):
+        if priority == "fifo":
+            self._rank: dict[int, int] | None = None
+            self._lanes: list[deque[Case]] = [deque()]
+        elif priority == "class":
+            self._rank = {c: i for i, c in enumerate(class_order)}
+            self._lanes = [deque() for _ in range(len(self._rank) + 1)]
+        else:
+            raise ValueError(f"a class queue orders by fifo or class, not {priority!r}")
+
+    def push(self, case: Case) -> None:
+        rank = self._rank
+        if rank is None:
+            self._lanes[0].append(case)
+        else:
+            self._lanes[rank.get(case.case_class, len(rank))].append(case)
+
+    def pop(self) -> Case | None:
+        """The first waiting case (skipping those already taken elsewhere), or None."""
+        for lane in self._lanes:
+            while lane:
+                case = lane.popleft()
+                if not case.done:
+                    return case
+        return None
+
+    def cases(self) -> list[Case]:
+        return [c for lane in self._lanes for c in lane if not c.done]
+
+
+def waiting_queue(
+    priority: str, class_order: list[int], cases: Iterable[Case] = ()
+) -> ClassQueue | WaitingQueue:
+    """An empty queue for a priority rule, or one holding ``cases`` (at a policy start)."""
+    queue: ClassQueue | WaitingQueue
+    if priority in ("fifo", "class"):
+        queue = ClassQueue(priority, class_order)
+    else:
+        queue = WaitingQueue(static_key(priority, class_order))
+    for case in sorted(cases, key=lambda c: (c.list_time, c.seq)):
+        queue.push(case)
+    return queue
 
 
 def drop_dead(case: Case, log: EventLog, rid: int) -> None:

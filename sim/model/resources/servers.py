@@ -16,9 +16,8 @@ from sim.model.resources.base import (
     EV_SERVICE_START,
     INF,
     Case,
-    WaitingQueue,
     drop_dead,
-    static_key,
+    waiting_queue,
 )
 
 
@@ -57,7 +56,7 @@ class ServerPool:
         self._ppf = service_ppf
         self._rng = rng
         self._busy = 0
-        self._queue = WaitingQueue(static_key(priority, class_order or [0, 1, 2]))
+        self._queue = waiting_queue(priority, class_order or [0, 1, 2])
         self._seq = 0
         self._generation = 0
         self._schedule = schedule or None
@@ -95,10 +94,7 @@ class ServerPool:
         if servers < 1:
             raise ValueError("a server pool needs at least one server")
         self._ppf = service_ppf
-        waiting = self._queue.cases()
-        self._queue = WaitingQueue(static_key(priority, class_order))
-        for case in waiting:
-            self._queue.push(case)
+        self._queue = waiting_queue(priority, class_order, self._queue.cases())
         schedule = schedule or None
         if schedule != self._schedule:
             self._generation += 1  # the old schedule's loop ends at its next shift

@@ -22,7 +22,7 @@ from sim.model.resources.base import (
     LateTimeout,
     WaitingQueue,
     drop_dead,
-    static_key,
+    waiting_queue,
 )
 
 
@@ -85,7 +85,7 @@ class SlottedService:
         self.skip_bank_holidays = skip_bank_holidays
         self._pending: deque[Case] = deque()
         """Listed, results not yet back (in listing order, so in eligibility order)."""
-        self._ready = WaitingQueue(static_key(priority, class_order or [0, 1, 2]))
+        self._ready = waiting_queue(priority, class_order or [0, 1, 2])
         self._escalation = escalation_days if priority == "class" else None
         self._by_deadline = WaitingQueue(lambda c: (c.deadline, c.seq))
         self._urgent = WaitingQueue(lambda c: (c.list_time, c.seq))
@@ -126,9 +126,7 @@ class SlottedService:
             self._generation += 1
             self.env.process(self._run())
         waiting = self._ready.cases()
-        self._ready = WaitingQueue(static_key(priority, class_order))
-        for case in waiting:
-            self._ready.push(case)
+        self._ready = waiting_queue(priority, class_order, waiting)
         self._escalation = escalation_days if priority == "class" else None
         self._by_deadline = WaitingQueue(lambda c: (c.deadline, c.seq))
         self._urgent = WaitingQueue(lambda c: (c.list_time, c.seq))
