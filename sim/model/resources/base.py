@@ -54,7 +54,7 @@ class FailsAfter(simpy.Event):
     """An event that fails with ``exc`` after ``delay``: a timeout (scheduled as SimPy
     schedules one) whose waiting process gets the exception instead of a value."""
 
-    def __init__(self, env: simpy.Environment, delay: float, exc: BaseException):
+    def __init__(self, env: simpy.Environment, delay: float, exc: Exception):
         super().__init__(env)
         self._ok = False
         self._value = exc
@@ -73,7 +73,7 @@ class Resource(Protocol):
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
-        died: type[BaseException] | None = None,
+        died: type[Exception] | None = None,
     ) -> simpy.Event: ...
 
     def flush(self, horizon: float) -> None: ...
@@ -103,7 +103,7 @@ class Case:
         leave_time: float,
         event: simpy.Event,
         u: float | None,
-        died: type[BaseException] | None = None,
+        died: type[Exception] | None = None,
     ):
         self.seq = seq
         self.patient = patient

@@ -48,7 +48,7 @@ class DelayService:
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
-        died: type[BaseException] | None = None,
+        died: type[Exception] | None = None,
     ) -> simpy.Event:
         now = self.env.now
         wait = self._ppf(u if u is not None else self._rng.random())

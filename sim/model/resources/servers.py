@@ -122,7 +122,7 @@ class ServerPool:
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
-        died: type[BaseException] | None = None,
+        died: type[Exception] | None = None,
     ) -> simpy.Event:
         """Queue a case; the event succeeds when its service ends."""
         now = self.env.now

@@ -154,7 +154,7 @@ class SlottedService:
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
-        died: type[BaseException] | None = None,
+        died: type[Exception] | None = None,
     ) -> simpy.Event:
         """List a case; the returned event succeeds at the session that takes it."""
         now = self.env.now
