@@ -86,6 +86,9 @@ class PatientDraws:
         self._columns: dict[tuple[str, int], NDArray[np.float64]] = {}
         self.views: dict[tuple[str, int], memoryview] = {}
         """The columns' views by ``(purpose, j)`` made so far by :meth:`view`."""
+        self.by_purpose: dict[str, list[memoryview | None]] = {}
+        """The same views by purpose, then ``j`` (None: not made yet): ``by_purpose[purpose][j]``
+        spares the event loop building and hashing a ``(purpose, j)`` key at every draw."""
         self._keep: NDArray[np.int64] | None = None
         self._rows: range | dict[int, int] = range(self.n_patients)
         """Where a patient's uniform is in a column: the patient id itself, or after
@@ -127,6 +130,7 @@ class PatientDraws:
         self._scratch = np.empty(self.n_patients)
         self._columns.clear()
         self.views.clear()
+        self.by_purpose.clear()
 
     def row(self, patient: int) -> int:
         """Where a patient's uniform is in every column (see :meth:`view`)."""
@@ -142,6 +146,9 @@ class PatientDraws:
         view = self.views.get((purpose, j))
         if view is None:
             view = self.views[(purpose, j)] = self.column(purpose, j).data
+            js = self.by_purpose.setdefault(purpose, [])
+            js.extend([None] * (j + 1 - len(js)))
+            js[j] = view
         return view
 
     def u(self, purpose: str, patient: int, j: int = 0) -> float:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL
 
 from sim.core.calendar import Calendar
 from sim.core.constants import DAYS_PER_YEAR
@@ -25,6 +24,7 @@ from sim.core.streams import PatientDraws, Streams
 from sim.model.natural_history import Clocks, DiseaseClock
 from sim.model.population import PopulationArrays
 from sim.model.resources import Resource
+from sim.model.resources.base import FailsAfter
 from sim.scenario.schema import REGIONS, Scenario
 
 INF = float("inf")
@@ -200,8 +200,8 @@ class SimContext:
         if row < 0:
             row = p.row = self.draws.row(p.id)
         try:
-            value: float = self.draws.views[purpose, j][row]
-        except KeyError:  # the column's first use
+            value: float = self.draws.by_purpose[purpose][j][row]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):  # the column's first use
             value = self.draws.view(purpose, j)[row]
         return value
 
@@ -211,8 +211,8 @@ class SimContext:
         if row < 0:
             row = p.row = self.draws.row(p.id)
         try:
-            u: float = self.draws.views[purpose, j][row]
-        except KeyError:  # the column's first use
+            u: float = self.draws.by_purpose[purpose][j][row]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):  # the column's first use
             u = self.draws.view(purpose, j)[row]
         return dist.sample1(u)
 
@@ -234,22 +234,11 @@ def hold(ctx: SimContext, p: Patient, until: float) -> tuple[simpy.Event, ...]:
     death = p.death
     if death <= until:
         if death > now:
-            return (_DiesAt(env, death - now),)
+            return (FailsAfter(env, death - now, Died()),)
         raise Died
     if until > now:
         return (env.timeout(until - now),)
     return ()
-
-
-class _DiesAt(simpy.Event):
-    """An event that fails with :class:`Died` after ``delay``: a timeout (scheduled as SimPy
-    schedules one) whose waiting process gets the exception instead of a value."""
-
-    def __init__(self, env: simpy.Environment, delay: float):
-        super().__init__(env)
-        self._ok = False
-        self._value = Died()
-        env.schedule(self, NORMAL, delay)
 
 
 def use(
@@ -259,14 +248,15 @@ def use(
     case_class: int,
     deadline: float = INF,
     u: float | None = None,
-) -> ProcessGen:
+) -> tuple[simpy.Event]:
     """Queue for resource ``name`` in the patient's region until served; raise
-    :class:`Died` if the patient dies while waiting. Returns the resource id."""
+    :class:`Died` if the patient dies while waiting (or before their service ends).
+
+    Used as ``yield from use(...)``, like :func:`hold`: it returns the resource's event, which
+    fails with :class:`Died` if the patient leaves unserved (the resource raises it in the
+    waiting process), so a queue costs no generator of its own."""
     res = ctx.resources[name, p.region]
-    served = yield res.request(p.id, case_class, deadline=deadline, leave_time=p.death, u=u)
-    if not served or ctx.env.now >= p.death:
-        raise Died
-    return res.rid
+    return (res.request(p.id, case_class, deadline=deadline, leave_time=p.death, u=u, died=Died),)
 
 
 def pick(probs: Iterable[float], u: float) -> int:

@@ -16,7 +16,7 @@ import pytest
 import simpy
 
 from sim.core.streams import PatientDraws, Streams
-from sim.model.context import Died, SimContext, hold, pick
+from sim.model.context import INF, Died, SimContext, hold, pick
 from sim.model.derived import derived
 from sim.model.treatment import (
     allowed,
@@ -164,3 +164,89 @@ def test_derived_tables_follow_the_parameter_object() -> None:
     assert derived(a, "t", build) == 10
     assert derived(b, "t", build) == 20
     assert calls == [1, 2]  # built once per object
+
+
+@pytest.mark.parametrize("priority", ["fifo", "class"])
+def test_class_queue_pops_in_the_heap_order(priority: str) -> None:
+    """ClassQueue (one FIFO lane per class) against the heap of static keys it replaces, with
+    cases listed in time order, some taken elsewhere, pops between pushes, and a re-ordering
+    at a policy start (waiting_queue re-pushes the cases)."""
+    from sim.model.resources.base import Case, ClassQueue, WaitingQueue, static_key, waiting_queue
+
+    rng = np.random.default_rng(7)
+    for order in ([0, 1, 2], [2, 0, 1], [1]):
+        fast, slow = ClassQueue(priority, order), WaitingQueue(static_key(priority, order))
+        t, got, want = 0.0, [], []
+        for seq in range(400):
+            t += float(rng.choice([0.0, rng.exponential()]))  # ties in listing time too
+            case = Case(seq, seq, int(rng.integers(0, 4)), t, INF, INF, None, None)  # type: ignore[arg-type]
+            fast.push(case)
+            slow.push(case)
+            if rng.random() < 0.1:
+                case.done = True  # taken by another queue (escalation)
+            if rng.random() < 0.4:
+                a, b = fast.pop(), slow.pop()
+                got.append(a and a.seq)
+                want.append(b and b.seq)
+                if a is not None:
+                    a.done = True
+        assert sorted(c.seq for c in fast.cases()) == sorted(c.seq for c in slow.cases())
+        refast = waiting_queue(priority, order[::-1], fast.cases())
+        reslow = WaitingQueue(static_key(priority, order[::-1]))
+        for c in slow.cases():
+            reslow.push(c)
+        while (a := refast.pop()) is not None:
+            b = reslow.pop()
+            assert b is a
+            a.done = True
+        assert reslow.pop() is None
+        assert got == want
+
+
+def _use_reference(env: simpy.Environment, res: Any, death: float, out: list[Any]) -> Any:
+    """The generator use() was: wait for the outcome, then check it."""
+    try:
+        served = yield res.request(0, 0, leave_time=death)
+        if not served or env.now >= death:
+            raise Died
+        out.append(("served", env.now))
+    except Died:
+        out.append(("died", env.now))
+
+
+def _use_fast(env: simpy.Environment, res: Any, death: float, out: list[Any]) -> Any:
+    try:
+        yield from (res.request(0, 0, leave_time=death, died=Died),)
+        out.append(("served", env.now))
+    except Died:
+        out.append(("died", env.now))
+
+
+@pytest.mark.parametrize("kind", ["sessions", "servers", "delay"])
+@pytest.mark.parametrize("death", [0.5, 3.0, 7.0, 9.25, 30.0, INF])
+def test_requests_that_raise_died_are_the_checked_outcome(kind: str, death: float) -> None:
+    """A request with ``died=Died`` ends as the old use() generator did (served, or Died at
+    the same time) and with the same SimPy events, for each resource kind."""
+    import datetime as dt
+
+    from sim.core.calendar import Calendar
+    from sim.core.events import EventLog
+    from sim.model.resources import DelayService, ServerPool, SlottedService
+
+    def run(waiter: Any) -> tuple[list[Any], int, bytes]:
+        env, log = simpy.Environment(), EventLog()
+        if kind == "sessions":
+            res: Any = SlottedService(
+                env, log, 0, "mdt", Calendar(dt.date(2025, 1, 6)), [("tue", 13.0)], 1,
+                np.random.default_rng(1),
+            )  # fmt: skip
+        elif kind == "servers":
+            res = ServerPool(env, log, 0, "path", 1, lambda u: 9.25, np.random.default_rng(1))
+        else:
+            res = DelayService(env, log, 0, "ct", lambda u: 7.0, np.random.default_rng(1))
+        out: list[Any] = []
+        env.process(waiter(env, res, death, out))
+        env.run(until=60)
+        return out, next(env._eid), bytes(log._buf)  # type: ignore[attr-defined]
+
+    assert run(_use_fast) == run(_use_reference)

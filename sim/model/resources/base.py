@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -57,6 +58,17 @@ class LateTimeout(simpy.Event):
         env.schedule(self, _LATE, delay)
 
 
+class FailsAfter(simpy.Event):
+    """An event that fails with ``exc`` after ``delay``: a timeout (scheduled as SimPy
+    schedules one) whose waiting process gets the exception instead of a value."""
+
+    def __init__(self, env: simpy.Environment, delay: float, exc: Exception):
+        super().__init__(env)
+        self._ok = False
+        self._value = exc
+        env.schedule(self, NORMAL, delay)
+
+
 class Resource(Protocol):
     rid: int
     name: str
@@ -69,6 +81,7 @@ class Resource(Protocol):
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
+        died: type[Exception] | None = None,
     ) -> simpy.Event: ...
 
     def flush(self, horizon: float) -> None: ...
@@ -78,6 +91,7 @@ class Case:
     __slots__ = (
         "case_class",
         "deadline",
+        "died",
         "done",
         "event",
         "leave_time",
@@ -97,6 +111,7 @@ class Case:
         leave_time: float,
         event: simpy.Event,
         u: float | None,
+        died: type[Exception] | None = None,
     ):
         self.seq = seq
         self.patient = patient
@@ -106,6 +121,12 @@ class Case:
         self.leave_time = leave_time
         self.event = event
         self.u = u
+        self.died = died
+        """If given, the event fails with this exception where it would succeed with False
+        (the patient left unserved), and also where a service ends at or after ``leave_time``:
+        the waiting process gets it raised without checking the outcome itself. A served
+        case's event then succeeds with None, not True (a process waiting with
+        ``yield from (event,)`` can only be sent None)."""
         self.done = False
 
 
@@ -155,11 +176,70 @@ class WaitingQueue:
         return [c for _, c in self._heap if not c.done]
 
 
+class ClassQueue:
+    """Waiting cases in the order of the ``fifo`` and ``class`` rules, one FIFO lane per class
+    rank: the same order as :class:`WaitingQueue` with :func:`static_key`, without building a
+    key and sifting a heap for every case.
+
+    Cases must be pushed in listing order (``list_time``, then ``seq``), as a resource lists
+    them; :func:`waiting_queue` re-pushes a queue's cases sorted so. Taken cases (``done``)
+    are skipped when they reach the front, as in :class:`WaitingQueue`.
+    """
+
+    __slots__ = ("_lanes", "_rank")
+
+    def __init__(self, priority: str, class_order: list[int]):
+        if priority == "fifo":
+            self._rank: dict[int, int] | None = None
+            self._lanes: list[deque[Case]] = [deque()]
+        elif priority == "class":
+            self._rank = {c: i for i, c in enumerate(class_order)}
+            self._lanes = [deque() for _ in range(len(self._rank) + 1)]
+        else:
+            raise ValueError(f"a class queue orders by fifo or class, not {priority!r}")
+
+    def push(self, case: Case) -> None:
+        rank = self._rank
+        if rank is None:
+            self._lanes[0].append(case)
+        else:
+            self._lanes[rank.get(case.case_class, len(rank))].append(case)
+
+    def pop(self) -> Case | None:
+        """The first waiting case (skipping those already taken elsewhere), or None."""
+        for lane in self._lanes:
+            while lane:
+                case = lane.popleft()
+                if not case.done:
+                    return case
+        return None
+
+    def cases(self) -> list[Case]:
+        return [c for lane in self._lanes for c in lane if not c.done]
+
+
+def waiting_queue(
+    priority: str, class_order: list[int], cases: Iterable[Case] = ()
+) -> ClassQueue | WaitingQueue:
+    """An empty queue for a priority rule, or one holding ``cases`` (at a policy start)."""
+    queue: ClassQueue | WaitingQueue
+    if priority in ("fifo", "class"):
+        queue = ClassQueue(priority, class_order)
+    else:
+        queue = WaitingQueue(static_key(priority, class_order))
+    for case in sorted(cases, key=lambda c: (c.list_time, c.seq)):
+        queue.push(case)
+    return queue
+
+
 def drop_dead(case: Case, log: EventLog, rid: int) -> None:
     """The patient died while waiting: record it at the time of death and release them."""
     case.done = True
     log.write(ROW_PACK(case.leave_time, case.patient, EV_LEFT_QUEUE, rid, case.case_class))
-    case.event.succeed(False)
+    if case.died is None:
+        case.event.succeed(False)
+    else:
+        case.event.fail(case.died())
 
 
 # ---------------------------------------------------------------------------------------------

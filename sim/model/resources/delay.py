@@ -15,6 +15,7 @@ from sim.model.resources.base import (
     EV_QUEUE_JOIN,
     EV_SERVICE_START,
     INF,
+    FailsAfter,
     ResourceKind,
 )
 from sim.scenario.schema import Delay
@@ -51,14 +52,17 @@ class DelayService:
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
+        died: type[Exception] | None = None,
     ) -> simpy.Event:
         now = self.env.now
         wait = self._ppf(u if u is not None else self._rng.random())
         self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
         if now + wait < leave_time:
             self._log.write(ROW_PACK(now + wait, patient, EV_SERVICE_START, self.rid, case_class))
-            return self.env.timeout(wait, True)
+            return self.env.timeout(wait, True if died is None else None)
         self._log.write(ROW_PACK(leave_time, patient, EV_LEFT_QUEUE, self.rid, case_class))
+        if died is not None:
+            return FailsAfter(self.env, max(leave_time - now, 0.0), died())
         return self.env.timeout(max(leave_time - now, 0.0), False)
 
     def flush(self, horizon: float) -> None:

@@ -21,9 +21,8 @@ from sim.model.resources.base import (
     INF,
     Case,
     ResourceKind,
-    WaitingQueue,
     drop_dead,
-    static_key,
+    waiting_queue,
 )
 from sim.scenario.schema import Servers
 
@@ -63,7 +62,7 @@ class ServerPool:
         self._ppf = service_ppf
         self._rng = rng
         self._busy = 0
-        self._queue = WaitingQueue(static_key(priority, class_order or [0, 1, 2]))
+        self._queue = waiting_queue(priority, class_order or [0, 1, 2])
         self._seq = 0
         self._generation = 0
         self._schedule = schedule or None
@@ -101,10 +100,7 @@ class ServerPool:
         if servers < 1:
             raise ValueError("a server pool needs at least one server")
         self._ppf = service_ppf
-        waiting = self._queue.cases()
-        self._queue = WaitingQueue(static_key(priority, class_order))
-        for case in waiting:
-            self._queue.push(case)
+        self._queue = waiting_queue(priority, class_order, self._queue.cases())
         schedule = schedule or None
         if schedule != self._schedule:
             self._generation += 1  # the old schedule's loop ends at its next shift
@@ -132,13 +128,15 @@ class ServerPool:
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
+        died: type[Exception] | None = None,
     ) -> simpy.Event:
         """Queue a case; the event succeeds when its service ends."""
         now = self.env.now
         self._seq += 1
         case = Case(
-            self._seq, patient, case_class, now, deadline, leave_time, simpy.Event(self.env), u
-        )
+            self._seq, patient, case_class, now, deadline, leave_time, simpy.Event(self.env), u,
+            died,
+        )  # fmt: skip
         self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
         if self._busy < self.servers:
             self._start(case)
@@ -177,7 +175,12 @@ class ServerPool:
         now = self.env.now
         self._busy -= 1
         self._log.write(ROW_PACK(now, case.patient, EV_SERVICE_END, self.rid, case.case_class))
-        case.event.succeed(True)
+        if case.died is None:
+            case.event.succeed(True)
+        elif now < case.leave_time:
+            case.event.succeed(None)
+        else:
+            case.event.fail(case.died())
         self._start_waiting(now)
 
     def _start_waiting(self, now: float) -> None:

@@ -25,7 +25,7 @@ from sim.model.resources.base import (
     ResourceKind,
     WaitingQueue,
     drop_dead,
-    static_key,
+    waiting_queue,
 )
 from sim.scenario.schema import Sessions
 
@@ -89,7 +89,7 @@ class SlottedService:
         self.skip_bank_holidays = skip_bank_holidays
         self._pending: deque[Case] = deque()
         """Listed, results not yet back (in listing order, so in eligibility order)."""
-        self._ready = WaitingQueue(static_key(priority, class_order or [0, 1, 2]))
+        self._ready = waiting_queue(priority, class_order or [0, 1, 2])
         self._escalation = escalation_days if priority == "class" else None
         self._by_deadline = WaitingQueue(lambda c: (c.deadline, c.seq))
         self._urgent = WaitingQueue(lambda c: (c.list_time, c.seq))
@@ -130,9 +130,7 @@ class SlottedService:
             self._generation += 1
             self.env.process(self._run())
         waiting = self._ready.cases()
-        self._ready = WaitingQueue(static_key(priority, class_order))
-        for case in waiting:
-            self._ready.push(case)
+        self._ready = waiting_queue(priority, class_order, waiting)
         self._escalation = escalation_days if priority == "class" else None
         self._by_deadline = WaitingQueue(lambda c: (c.deadline, c.seq))
         self._urgent = WaitingQueue(lambda c: (c.list_time, c.seq))
@@ -160,13 +158,14 @@ class SlottedService:
         deadline: float = INF,
         leave_time: float = INF,
         u: float | None = None,
+        died: type[Exception] | None = None,
     ) -> simpy.Event:
         """List a case; the returned event succeeds at the session that takes it."""
         now = self.env.now
         event = simpy.Event(self.env)
         self._seq += 1
         self._pending.append(
-            Case(self._seq, patient, case_class, now, deadline, leave_time, event, None)
+            Case(self._seq, patient, case_class, now, deadline, leave_time, event, None, died)
         )
         self._log.write(ROW_PACK(now, patient, EV_QUEUE_JOIN, self.rid, case_class))
         return event
@@ -220,7 +219,7 @@ class SlottedService:
                     continue
                 case.done = True
                 log.write(ROW_PACK(t, case.patient, EV_SERVICE_START, rid, case.case_class))
-                case.event.succeed(True)
+                case.event.succeed(True if case.died is None else None)
                 served += 1
         log.write(ROW_PACK(t, NO_PATIENT, EV_SESSION_END, rid, served))
 
