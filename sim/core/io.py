@@ -88,7 +88,9 @@ OWN_FILES = frozenset(
 _OWN_PART = re.compile(
     r"rep_\d+(\.json|\.journeys\.parquet|\.series\.parquet|\.resources\.parquet)"
 )
-_OWN_SUBFOLDER = re.compile(r"[a-z][a-z_]*_\d+|candidates")
+_OWN_SUBFOLDER = re.compile(r"[a-z][a-z_]*_\d{4,}|round_\d+|candidates")
+"""A sizing's subfolders: one per capacity (``<capacity key>_<4-digit capacity>``), one per
+round of its search, or its ``--candidates`` run."""
 _TEMPORARY = re.compile(r"\..+\.tmp")
 _FOLDER_MAX_LENGTH = 200
 _PACKAGES = (

@@ -84,11 +84,10 @@ class PatientDraws:
         self.counts = list(counts)
         self.n_patients = int(sum(counts))
         self._columns: dict[tuple[str, int], NDArray[np.float64]] = {}
-        self.views: dict[tuple[str, int], memoryview] = {}
-        """The columns' views by ``(purpose, j)`` made so far by :meth:`view`."""
         self.by_purpose: dict[str, list[memoryview | None]] = {}
-        """The same views by purpose, then ``j`` (None: not made yet): ``by_purpose[purpose][j]``
-        spares the event loop building and hashing a ``(purpose, j)`` key at every draw."""
+        """The columns' views made so far by :meth:`view`, by purpose, then ``j`` (None: not
+        made yet): ``by_purpose[purpose][j]`` spares the event loop building and hashing a
+        ``(purpose, j)`` key at every draw."""
         self._keep: NDArray[np.int64] | None = None
         self._rows: range | dict[int, int] = range(self.n_patients)
         """Where a patient's uniform is in a column: the patient id itself, or after
@@ -129,7 +128,6 @@ class PatientDraws:
             raise ValueError("keep_only: patient ids must be unique")
         self._scratch = np.empty(self.n_patients)
         self._columns.clear()
-        self.views.clear()
         self.by_purpose.clear()
 
     def row(self, patient: int) -> int:
@@ -141,14 +139,16 @@ class PatientDraws:
 
     def view(self, purpose: str, j: int = 0) -> memoryview:
         """Column ``(purpose, j)`` as a zero-copy view indexed by :meth:`row` (kept in
-        :attr:`views`): ``view[row]`` is a plain Python float, cheap enough for the event
+        :attr:`by_purpose`): ``view[row]`` is a plain Python float, cheap enough for the event
         loop."""
-        view = self.views.get((purpose, j))
-        if view is None:
-            view = self.views[(purpose, j)] = self.column(purpose, j).data
-            js = self.by_purpose.setdefault(purpose, [])
+        js = self.by_purpose.setdefault(purpose, [])
+        if j < len(js):
+            made = js[j]
+            if made is not None:
+                return made
+        else:
             js.extend([None] * (j + 1 - len(js)))
-            js[j] = view
+        view = js[j] = self.column(purpose, j).data
         return view
 
     def u(self, purpose: str, patient: int, j: int = 0) -> float:
