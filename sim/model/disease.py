@@ -7,9 +7,15 @@ The NEN death clock is anchored to the disease, never to the date of diagnosis
   survival ``S`` (:attr:`sim.model.natural_history.Clocks.survival_ref`) at a rate that care sets
   (:class:`sim.model.natural_history.DiseaseClock`): ``1 / f`` while it has no care (``f`` =
   ``survival.untreated_survival_factor`` <= 1 by grade: untreated disease kills sooner), 1 once
-  care has started (the first treatment other than best supportive care), and the specialist
-  hazard ratio ``h`` <= 1 from when a specialist NET MDT plans the care. A change of rate acts
-  from its own day on, never backdated.
+  care has started (the first treatment that acts on the tumour: not watchful waiting, not best
+  supportive care), and the specialist hazard ratio ``h`` <= 1 (by grade; 1 for NEC) from when
+  a specialist NET MDT plans the care. A change of rate acts from its own day on, never
+  backdated.
+* Progression is tied to the same clock's rank: each line's progression-free time keeps its
+  published distribution, but its uniform is linked to the survival uniform by a Gaussian
+  copula (:func:`linked_uniform`, ``survival.progression_survival_correlation``), so the
+  patients whose disease kills sooner also progress sooner, and survival after progression is
+  short as in the trials. It never moves a death.
 * Curative treatment (resection) of disease that is not yet distant removes it, unless the
   patient's own uniform falls under the recurrence probability (grade x site x true stage at
   resection). Residual disease then becomes distant ``k`` times later than the untreated tumour
@@ -25,6 +31,10 @@ of ``S`` used at any later time; an earlier resection can only lower the recurre
 """
 
 from __future__ import annotations
+
+import math
+
+from scipy.special import ndtr, ndtri
 
 from sim.model.context import CAUSE_NEN, CAUSE_OTHER, INF, Patient
 from sim.model.natural_history import DISTANT, stage_at
@@ -56,7 +66,7 @@ def specialist_care(p: Patient, t: float, survival: Survival) -> None:
     if p.care_specialist or p.care_start == INF:
         return
     p.care_specialist = True
-    p.clock.set_rate(t, survival.specialist_care_hazard_ratio, p.t_distant)
+    p.clock.set_rate(t, survival.specialist_care_hazard_ratio[GRADES[p.grade]], p.t_distant)
     update_death(p)
 
 
@@ -85,3 +95,15 @@ def resect(p: Patient, t: float, params: TreatmentParams, survival: Survival, u:
     start_care(p, t, survival)
     update_death(p)
     return stage == DISTANT
+
+
+def linked_uniform(u_survival: float, u_own: float, rho: float) -> float:
+    """A progression-free time's uniform, tied to the patient's survival uniform by a Gaussian
+    copula with correlation ``rho``: ``Phi(rho Phi^-1(u_survival) + sqrt(1 - rho^2)
+    Phi^-1(u_own))``. Uniform whatever ``rho`` (each line keeps its published PFS
+    distribution); ``rho = 0`` gives ``u_own`` itself. The survival uniform only ranks
+    patients here: it never moves a death, so the lead-time invariant is untouched."""
+    if rho == 0.0:
+        return u_own
+    z = rho * float(ndtri(u_survival)) + math.sqrt(1.0 - rho * rho) * float(ndtri(u_own))
+    return float(ndtr(z))

@@ -140,7 +140,10 @@ def draw_clocks(
     site_mult = np.array([nh.progression_time_multiplier_by_site[s] for s in SITES])[pop.site]
 
     stage_p = np.array([[nh.stage_at_onset_by_grade[g][s] for s in STAGES] for g in GRADES])
-    cum = np.cumsum(stage_p[grade], axis=1)
+    shares = stage_p[grade]
+    for name, by_site in nh.stage_at_onset_by_site.items():
+        shares[pop.site == SITES.index(name)] = [by_site[s] for s in STAGES]
+    cum = np.cumsum(shares, axis=1)
     stage0 = np.minimum((draws.column("stage_at_onset")[:, None] >= cum).sum(axis=1), 2)
     stage0 = stage0.astype(np.int8)
 

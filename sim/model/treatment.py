@@ -2,9 +2,9 @@
 
 The MDT's decision follows the scenario's rule tables (``[[treatment.first_line]]`` and
 ``[[treatment.later_lines]]``): the first rule whose conditions (site, grade, stage, functional
-syndrome, SSTR status, line number, whether a specialist NET MDT holds the patient's care)
-match the patient gives the probabilities of each option. Options the patient cannot have are
-then struck out and the rest renormalised:
+syndrome, SSTR status, line number, whether a specialist NET MDT holds the patient's care, age,
+treatments not given before) match the patient gives the probabilities of each option. Options
+the patient cannot have are then struck out and the rest renormalised:
 
 * an option already given is not given again unless it is ``repeatable`` (no PRRT
   re-treatment, no repeat of a failed line);
@@ -17,14 +17,16 @@ for PRRT (progressive, well-differentiated, SSTR-positive GEP-NET) is written in
 
 The decision to treat follows the MDT after the outcome-to-decision interval. A line starts after
 the option's start delay, taking a slot on its resource if it has one (surgery lists, PRRT
-days); multi-cycle treatments take a slot per cycle. The first treatment other than supportive
-care starts the care of the disease and curative treatment may remove it (:mod:`sim.model.disease`).
+days); multi-cycle treatments take a slot per cycle. The first treatment that acts on the
+tumour (not watchful waiting, not supportive care) starts the care of the disease and curative
+treatment may remove it (:mod:`sim.model.disease`).
 
 Follow-up is arithmetic (design principle 6): what ends a line is computed once and found at the
 next surveillance scan (interval by grade). A curatively treated patient is discharged after the
 site's surveillance period, or their recurrence is found at a scan (or soon after it shows, once
 discharged). Non-curative management of disease that has not spread ends when it spreads; a
-line for distant disease ends at its progression-free time (by grade). Progression brings the
+line for distant disease ends at its progression-free time (by grade; ranked with the
+patient's survival, :func:`sim.model.disease.linked_uniform`). Progression brings the
 patient back to the MDT for the next line; after ``max_lines`` lines, or an option with no
 progression clock (best supportive care), nothing more is scheduled but death.
 """
@@ -50,7 +52,7 @@ from sim.model.context import (
     use,
 )
 from sim.model.derived import derived
-from sim.model.disease import resect, specialist_care, start_care
+from sim.model.disease import linked_uniform, resect, specialist_care, start_care
 from sim.model.mdt import mdt_discussion, sstr_imaging
 from sim.model.natural_history import DISTANT, LOCALISED, REGIONAL, stage_at
 from sim.scenario.schema import GRADES, SITES, STAGES, TREATMENTS, Conditions, TreatmentParams
@@ -90,6 +92,10 @@ def matches(when: Conditions, p: Patient, line: int, age: float) -> bool:
         and (when.line is None or line in when.line)
         and (when.specialist is None or when.specialist == p.specialist)
         and (when.min_age is None or age >= when.min_age)
+        and (
+            when.not_given is None
+            or not any(p.given >> TREATMENT_CODE[t] & 1 for t in when.not_given)
+        )
     )
 
 
@@ -193,8 +199,8 @@ def begin_line(ctx: SimContext, p: Patient, name: str, start: float) -> None:
             ctx.record(start, p, EV_RECURRENCE, code=0)
         elif p.t_distant < p.death:
             ctx.record(p.t_distant, p, EV_RECURRENCE, code=1)
-    elif name != "best_supportive_care":
-        start_care(p, start, survival)
+    elif not (params.options[name].surveillance or name == "best_supportive_care"):
+        start_care(p, start, survival)  # watching and supportive care leave the disease untreated
     if p.specialist:
         specialist_care(p, start, survival)
 
@@ -266,7 +272,12 @@ def line_ends(ctx: SimContext, p: Patient) -> tuple[float, int]:
         return next_scan(p.line_start, p.t_regional, interval), REGIONAL
     if p.t_distant > p.line_start:  # disease not yet spread: managed until it spreads
         return next_scan(p.line_start, p.t_distant, interval), DISTANT
-    progression = p.line_start + ctx.draw(pfs, "progression_free", p, p.line)
+    u = linked_uniform(
+        ctx.u("untreated_survival", p),
+        ctx.u("progression_free", p, p.line),
+        ctx.scenario.survival.progression_survival_correlation,
+    )
+    progression = p.line_start + pfs.sample1(u)
     return next_scan(p.line_start, progression, interval), DISTANT
 
 

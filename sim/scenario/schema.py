@@ -377,6 +377,11 @@ class NaturalHistory(Strict):
     progression_time_multiplier_by_site: BySitePos = Field(
         description="Multiplies both stage-progression times (1 = as the grade says)."
     )
+    stage_at_onset_by_site: dict[Site, StageShares] = Field(
+        default_factory=dict,
+        description="Stage at onset for the sites named, instead of the grade's shares (e.g. "
+        "an unknown primary is by definition found through its spread).",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -698,6 +703,9 @@ class Conditions(Strict):
         None, description="Whether a specialist NET MDT holds the patient's care."
     )
     min_age: NonNegFloat | None = Field(None, description="Age at the decision at least this.")
+    not_given: list[Treatment] | None = Field(
+        None, description="None of these treatments has been given before."
+    )
 
 
 class Rule(Strict):
@@ -786,10 +794,17 @@ class Survival(Strict):
         description="Distant disease with no care kills after this fraction of the time it "
         "takes under care (undiagnosed, or best supportive care only), by grade."
     )
-    specialist_care_hazard_ratio: PosFloat = Field(
-        le=1.0,
+    specialist_care_hazard_ratio: ByGradeFraction = Field(
         description="Hazard ratio of NEN death for distant disease whose care a specialist NET "
-        "MDT plans, against a local team.",
+        "MDT plans, against a local team, by grade (1 = no difference)."
+    )
+    progression_survival_correlation: float = Field(
+        ge=0.0,
+        le=0.99,
+        allow_inf_nan=False,
+        description="Correlation (Gaussian copula) between a patient's survival from distant "
+        "spread and the progression-free time of each line for distant disease: a patient "
+        "whose disease kills sooner also progresses sooner on each line (0 = independent).",
     )
     age_time_ratio_per_decade: PosFloat = Field(
         description="Accelerated-failure-time factor on survival per decade of age above 65."

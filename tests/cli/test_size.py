@@ -365,21 +365,22 @@ def test_utilisation_of_a_sessions_resource_agrees_with_its_kpi(curve: tuple[Pat
 
 
 @pytest.mark.parametrize(
-    ("resource", "kpi", "target", "unit"),
+    ("resource", "kpi", "target", "unit", "run"),
     [
-        ("prrt", "prrt_wait_days_median", "60", "slots_per_session"),
-        ("histopathology.north_west", "histology_28d_share__north_west", "0.01", "servers"),
+        # PRRT comes after progression on SSA, years after diagnosis: a longer warm-up
+        ("prrt", "prrt_wait_days_median", "60", "slots_per_session", ["--warmup-years", "4"]),
+        ("histopathology.north_west", "histology_28d_share__north_west", "0.01", "servers", []),
     ],
 )
 def test_every_capacity_resource_reports_its_utilisation(
-    tmp_path: Path, resource: str, kpi: str, target: str, unit: str
+    tmp_path: Path, resource: str, kpi: str, target: str, unit: str, run: list[str]
 ) -> None:
     """Sizing PRRT (national sessions) or pathology (a regional server pool) reports the
     utilisation of each candidate and flags a saturated one: before, only the specialist MDT
     had a utilisation KPI, so any other sizing could recommend a saturated capacity."""
     out = tmp_path / "sized"
     args = ["size", str(BASELINE), "--resource", resource, "--kpi", kpi, "--target", target]
-    assert main([*args, "--min", "1", "--max", "40", *RUN, "--out", str(out)]) == 0
+    assert main([*args, "--min", "1", "--max", "40", *RUN, *run, "--out", str(out)]) == 0
     t = _table(out)
     assert t["utilisation"].notna().all() and (t["utilisation"] > 0).all()
     assert t.sort_values(unit)["utilisation"].is_monotonic_decreasing

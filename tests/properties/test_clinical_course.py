@@ -8,6 +8,7 @@ again.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -15,12 +16,15 @@ import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy import stats
 
 from sim.core.events import EventKind as K
 from sim.measures.kpis import patient_journeys
+from sim.model.disease import linked_uniform, specialist_care, start_care, update_death
 from sim.model.natural_history import DiseaseClock
 from sim.model.simulation import simulate
-from sim.scenario.schema import TREATMENTS
+from sim.model.treatment import begin_line
+from sim.scenario.schema import GRADES, TREATMENTS
 from tests.helpers import fixed, make_scenario
 
 days = st.floats(0.0, 20_000.0)
@@ -68,6 +72,35 @@ def test_untreated_disease_dies_after_its_untreated_survival(
     assert _death(t_distant, survival, untreated, []) == pytest.approx(
         t_distant + untreated * survival
     )
+
+
+@given(
+    u_s=st.floats(1e-9, 1 - 1e-9),
+    v=st.floats(1e-9, 1 - 1e-9),
+    w=st.floats(1e-9, 1 - 1e-9),
+    rho=st.floats(0.0, 0.99),
+)
+def test_a_shorter_survival_never_gives_a_longer_progression_free_time(
+    u_s: float, v: float, w: float, rho: float
+) -> None:
+    """The copula ties each line's PFS uniform to the survival uniform: monotone in both, and
+    the identity at rho = 0."""
+    lo, hi = sorted((u_s, v))
+    assert linked_uniform(lo, w, rho) <= linked_uniform(hi, w, rho) + 1e-12
+    assert linked_uniform(u_s, min(v, w), rho) <= linked_uniform(u_s, max(v, w), rho) + 1e-12
+    assert linked_uniform(u_s, w, 0.0) == w
+
+
+def test_linked_uniforms_are_uniform_and_correlated() -> None:
+    """Whatever rho, the linked uniform is uniform (each line keeps its published PFS), and its
+    rank correlation with survival is the Gaussian copula's 6/pi asin(rho/2)."""
+    rng = np.random.default_rng(5)
+    u_s, own = rng.random(20_000), rng.random(20_000)
+    for rho in (0.3, 0.8):
+        linked = np.array([linked_uniform(a, b, rho) for a, b in zip(u_s, own, strict=True)])
+        assert stats.kstest(linked, "uniform").pvalue > 0.001
+        spearman = stats.spearmanr(u_s, linked).statistic
+        assert spearman == pytest.approx(6 / np.pi * np.arcsin(rho / 2), abs=0.02)
 
 
 def test_the_clock_by_hand() -> None:
@@ -219,6 +252,31 @@ def test_prrt_only_after_sstr_imaging_and_a_specialist_mdt(run: Any) -> None:
     assert patients["grade"].isin(["G1", "G2"]).all()
 
 
+def test_prrt_only_after_progression_on_ssa(run: Any) -> None:
+    """NETTER-1's population and NICE TA539's: progression on a somatostatin analogue first
+    (before the clinical review, 40% of PRRT came straight after debulking or embolisation)."""
+    pe, _, _ = run
+    starts = pe[pe["kind"] == K.TREATMENT_START]
+    first = {
+        name: starts[starts["code"] == TREATMENTS.index(name)].groupby("patient")["time"].min()
+        for name in ("prrt", "ssa")
+    }
+    prrt = first["prrt"]
+    assert len(prrt) > 10
+    before = first["ssa"].reindex(prrt.index) < prrt
+    assert before.all(), prrt[~before].head()
+
+
+def test_an_unknown_primary_is_never_localised(run: Any) -> None:
+    """An unknown primary is found through its spread: no localised stage at onset or at
+    diagnosis (before the clinical review, 20% were localised and some "cured")."""
+    _, j, _ = run
+    unknown = j[j["site"] == "unknown_primary"]
+    assert len(unknown) > 20
+    assert (unknown["stage_at_onset"] != 0).all()
+    assert not (unknown["true_stage_at_diagnosis"] == "localised").any()
+
+
 def test_appendix_and_localised_tumours_rarely_reach_prrt(run: Any) -> None:
     _, j, _ = run
     prrt = j[j["prrt_start_time"].notna()]
@@ -227,3 +285,64 @@ def test_appendix_and_localised_tumours_rarely_reach_prrt(run: Any) -> None:
     # checks the England figures against tighter plausibility ranges.
     assert (prrt["site"] == "appendix").mean() < 0.15
     assert (prrt["stage_at_diagnosis"] == "localised").mean() < 0.3
+
+
+# ---------------------------------------------------------------------------------------------
+# What care does to the clock, by hand
+# ---------------------------------------------------------------------------------------------
+
+
+def _patient(grade: str, specialist: bool) -> SimpleNamespace:
+    p = SimpleNamespace(
+        grade=GRADES.index(grade),
+        specialist=specialist,
+        care_start=float("inf"),
+        care_specialist=False,
+        clock=DiseaseClock(1000.0, 1.0),
+        t_distant=0.0,
+        t_other_death=float("inf"),
+        given=0,
+        treatment="",
+        line_start=float("inf"),
+        line=1,
+    )
+    update_death(p)  # type: ignore[arg-type]
+    return p
+
+
+class _Ctx:
+    def __init__(self) -> None:
+        self.scenario, _ = make_scenario(None)
+        self.recorded: list[tuple[Any, ...]] = []
+
+    def record(self, *args: Any, **kwargs: Any) -> None:
+        self.recorded.append(args)
+
+    def u(self, purpose: str, p: Any, j: int = 0) -> float:
+        return 0.5
+
+
+@pytest.mark.parametrize("name", ["watchful_waiting", "best_supportive_care"])
+def test_watching_or_supportive_care_leaves_the_disease_untreated(name: str) -> None:
+    ctx = _Ctx()
+    p = _patient("G3", specialist=True)
+    untreated_death = p.death
+    begin_line(ctx, p, name, 100.0)  # type: ignore[arg-type]
+    assert p.care_start == float("inf")
+    assert p.death == untreated_death
+    begin_line(ctx, p, "captem", 300.0)  # type: ignore[arg-type]
+    assert p.care_start == 300.0 and p.death > untreated_death
+
+
+def test_a_specialist_mdt_changes_nec_survival_not_at_all() -> None:
+    """The centre effect's sources are GEP-NET and pNET cohorts: none for NEC."""
+    survival = make_scenario(None)[0].survival
+    deaths = {}
+    for grade in ("G2", "NEC"):
+        p = _patient(grade, specialist=False)
+        start_care(p, 100.0, survival)  # type: ignore[arg-type]
+        specialist_care(p, 200.0, survival)  # type: ignore[arg-type]
+        deaths[grade] = p.death
+    assert deaths["NEC"] == pytest.approx(1000.0)
+    hr = survival.specialist_care_hazard_ratio["G2"]
+    assert hr < 1 and deaths["G2"] == pytest.approx(200.0 + 800.0 / hr)
