@@ -114,7 +114,7 @@ def clinical_audit(result: RunResult) -> list[AuditRow]:
             100 * had_ssa.mean() if len(prrt) else np.nan,
             95,
             100,
-            "PRRT after progression on SSA [S53], [S143]",
+            "PRRT after progression on SSA: NETTER-1 [S60], TA539 [S53]",
         )
     )
     os_row(
@@ -143,6 +143,10 @@ def clinical_audit(result: RunResult) -> list[AuditRow]:
         100,
         "found through its spread",
     )
+    removed = (j["first_treatment_time"] <= diag) & (stage == "localised")
+    share_row("staging PET after a localised tumour was removed at presentation (%)",
+              j["pet_time"].notna(), removed, 0, 25,
+              "no staging for small completely removed appendix and rectal NETs [S143]")
     nen = (j["death_cause"] == 0) & np.isfinite(death)
     share_row("NEC share of NEN deaths (%)", grade == "NEC", nen, np.nan, np.nan, "-")
     share_row(

@@ -22,22 +22,26 @@ from sim.model.context import (
     hold,
     use,
 )
-from sim.model.natural_history import DISTANT
+from sim.model.natural_history import DISTANT, LOCALISED
 from sim.scenario.schema import GRADES, REGIONS, SITES
 
 EV_RESTAGED = EventKind.RESTAGED  # bound once: an IntEnum member look-up costs ~80 ns
 
 
 def staging(ctx: SimContext, p: Patient) -> ProcessGen:
-    """Ga-68 DOTATATE PET for staging, for the share of patients who get it: it makes the
-    patient's SSTR status known and may find distant spread CT/MRI missed. Functional tumours of
-    the echocardiogram sites (carcinoid syndrome) have an echocardiogram for carcinoid heart
+    """Ga-68 DOTATATE PET for staging, for the share of patients who get it (fewer of those
+    whose localised tumour was removed by what found it): it makes the patient's SSTR status
+    known and may find distant spread CT/MRI missed. Functional tumours of the echocardiogram
+    sites (carcinoid syndrome) have an echocardiogram for carcinoid heart
     disease, requested at diagnosis: surgery waits for it (it changes the surgical plan), the
     MDT discussion does not."""
     diag = ctx.scenario.diagnostics
     if p.functional and SITES[p.site] in diag.echocardiogram_sites:
         p.echo_done = ctx.env.now + ctx.draw(diag.echocardiogram_days, "echocardiogram", p)
-    if ctx.u("pet", p) < diag.pet_share_by_grade[GRADES[p.grade]]:
+    share = diag.pet_share_by_grade[GRADES[p.grade]]
+    if p.line and p.stage == LOCALISED:  # removed, still localised, by what found it
+        share *= diag.pet_after_local_resection_factor
+    if ctx.u("pet", p) < share:
         yield from use(ctx, p, "pet", CLASS_NEW, deadline=p.clock62_start + 62)
         p.sstr_known = True
         if p.occult and ctx.u("pet_finds_distant", p) < diag.pet_finds_missed_distant_probability:

@@ -502,6 +502,11 @@ class Diagnostics(Strict):
         description="Share of newly diagnosed patients who have Ga-68 DOTATATE PET for staging "
         "(for G3 and NEC, the PET staging they get, FDG or Ga-68, on the same PET lists)."
     )
+    pet_after_local_resection_factor: Probability = Field(
+        description="Multiplies that share for a tumour the operation or endoscopy that found "
+        "it removed while still localised (appendicectomy, polypectomy): such small, completely "
+        "removed tumours mostly need no staging."
+    )
     ct_misses_distant_probability: Probability = Field(
         description="Conventional imaging (CT/MRI) misses distant spread that is there: the "
         "patient is staged regional unless SSTR PET finds it."

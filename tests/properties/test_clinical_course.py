@@ -267,6 +267,20 @@ def test_prrt_only_after_progression_on_ssa(run: Any) -> None:
     assert before.all(), prrt[~before].head()
 
 
+def test_targeted_drugs_only_for_progressive_disease(run: Any) -> None:
+    """NICE TA449: everolimus and sunitinib for progressive disease, so never before the
+    patient's first progression (before the clinical review, everolimus was given at diagnosis
+    of SSTR-negative spread GI and lung NETs)."""
+    pe, _, _ = run
+    drugs = [TREATMENTS.index(t) for t in ("everolimus", "sunitinib")]
+    starts = pe[(pe["kind"] == K.TREATMENT_START) & pe["code"].isin(drugs)]
+    first = starts.groupby("patient")["time"].min()
+    assert len(first) > 10
+    progressed = pe[pe["kind"] == K.PROGRESSION].groupby("patient")["time"].min()
+    before = progressed.reindex(first.index) < first
+    assert before.all(), first[~before].head()
+
+
 def test_an_unknown_primary_is_never_localised(run: Any) -> None:
     """An unknown primary is found through its spread: no localised stage at onset or at
     diagnosis (before the clinical review, 20% were localised and some "cured")."""
