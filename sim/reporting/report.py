@@ -975,6 +975,41 @@ def _resources_text(res: dict[str, Any]) -> str:
     return "<ul>" + "".join(items) + "</ul>"
 
 
+def _survival_text(scenario: dict[str, Any]) -> str:
+    """Methods 2.2b, with the base scenario's own survival values."""
+    surv = scenario.get("survival", {})
+    untreated = surv.get("untreated_survival_factor", {})
+    hr = surv.get("specialist_care_hazard_ratio", {})
+    rho = surv.get("progression_survival_correlation")
+
+    def by_grade(table: dict[str, Any]) -> str:
+        return ", ".join(f"{g} {table[g]:g}" for g in table) or "(not set)"
+
+    return (
+        "NEN death comes from the disease, on a clock anchored to distant spread and never "
+        "to the date of diagnosis (sim/model/disease.py): so earlier diagnosis at the same "
+        "stage can never bring a death forward. Three mechanisms move survival, each with its "
+        "uncertainty: <b>stage shift</b> (a tumour resected before it spreads is cured unless "
+        "it recurs, with a recurrence probability by grade, site and stage from published "
+        "cohorts); <b>access to care</b> (distant disease with no anti-tumour treatment, "
+        "undiagnosed, watched or on supportive care only, lasts a fraction of its survival "
+        f"under care: {_e(by_grade(untreated))}, assumptions, PSA range 0.75-1 times that; so "
+        "care starting sooner after spread saves time); <b>specialist care</b> (distant "
+        "disease whose care a specialist NET MDT plans uses its survival at a hazard ratio of "
+        f"{_e(by_grade(hr))}, PSA range 0.63-1.0 for G1-G3, from observational studies of "
+        "high-volume centres shrunk towards no effect, none shown for NEC; and specialist "
+        "MDTs choose guideline treatment more often, PRRT, liver-directed therapy and trials "
+        "only on their recommendation). Which systemic therapy a patient receives (SSA, PRRT, "
+        "everolimus, chemotherapy) changes progression, re-discussion and capacity use but "
+        "not survival directly: trials show progression-free, not clear overall, survival "
+        "gains (NETTER-1 overall survival 48.0 vs 36.3 months, not significant). So PRRT "
+        "capacity and waits do not change deaths in this model. Each line's progression-free "
+        "time keeps its trial distribution but is ranked with the patient's survival (a "
+        f"Gaussian copula, correlation {rho}): those who progress early are those who die "
+        "early, and survival after progression is short, as in the trials."
+    )
+
+
 def _methods(
     manifest: dict[str, Any],
     names: list[str],
@@ -1035,26 +1070,7 @@ def _methods(
             "progression found at surveillance scans, re-discussion, discharge after cure, and "
             "death from the NEN or other causes.",
         ),
-        (
-            "2.2b What carries survival effects",
-            "NEN death comes from the disease, on a clock anchored to distant spread and never "
-            "to the date of diagnosis (sim/disease.py): so earlier diagnosis at the same stage "
-            "can never bring a death forward. Three mechanisms move survival, each with its "
-            "uncertainty: <b>stage shift</b> (a tumour resected before it spreads is cured "
-            "unless it recurs, with a recurrence probability by grade, site and stage from "
-            "published cohorts; undiagnosed and uncared-for distant disease uses up its "
-            "survival faster, by an assumed factor of 0.9 (G1) to 0.7 (NEC), PSA range 0.75-1.1 "
-            "times that); <b>specialist care</b> (distant disease whose care a specialist NET "
-            "MDT plans uses its survival at a hazard ratio of 0.85, PSA range 0.63-1.0, from "
-            "observational studies of high-volume centres, shrunk towards no effect; and "
-            "specialist MDTs choose guideline treatment more often, PRRT, liver-directed "
-            "therapy and trials only on their recommendation); <b>access to care</b> (care "
-            "starting sooner after spread). Which systemic therapy a patient receives (SSA, "
-            "PRRT, everolimus, chemotherapy) changes progression, re-discussion and capacity "
-            "use but not survival directly: trials show progression-free, not clear overall "
-            "survival, gains (NETTER-1 overall survival 48.0 vs 36.3 months, not significant). "
-            "So PRRT capacity and waits do not change deaths in this model.",
-        ),
+        ("2.2b What carries survival effects", _survival_text(resolved.get(base, {}))),
         ("2.3 Scenario logic", _levers(names, resolved, sources, descriptions)),
         (
             "2.4 Algorithms",
@@ -1085,9 +1101,12 @@ def _methods(
             "Survival effects rest on the mechanisms in 2.2b: the specialist-care hazard ratio "
             "is observational, the effect of no care on survival is an assumption, and "
             "published England survival by stage, grade and site was not available to check "
-            "them against (1-year survival overall and by age is checked). Over-75s survive "
-            "their first year more often than in England (about 69% against 60%): frailty, "
-            "comorbidity and operative mortality enter only through the treatment rules. "
+            "them against (1-year survival overall and by age is checked, and "
+            "scripts/clinical_audit.py checks survival by site and from the start of PRRT "
+            "against published series). Over-75s survive their first year more often than in "
+            "England (about 73% against 60%): frailty, comorbidity and operative mortality "
+            "enter only through the treatment rules. Survival from the start of second-line NEC "
+            "chemotherapy is about 16 months against 6-7.6 published. "
             "Post-diagnosis waits change survival only where they delay the start of care of "
             "spread disease or a resection past the tumour's spread. The monthly hazard "
             "of stage progression while undiagnosed is not published for NENs (calibrated "
