@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -878,6 +879,10 @@ def cmd_app(args: argparse.Namespace) -> int:
         "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal",
     ]  # fmt: skip
     print(f"nen-pathway app: http://{args.address}:{args.port} (Ctrl-C stops it)", flush=True)
+    if os.name == "posix":
+        # Become the server: a signal that stops `nenpath app` (a test's terminate(), a
+        # service manager) then stops Streamlit too, instead of leaving it serving, orphaned.
+        os.execv(sys.executable, command)
     try:
         return subprocess.call(command)
     except KeyboardInterrupt:

@@ -67,6 +67,10 @@ def server(tmp_path: Path) -> Iterator[str]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        # Stopping `nenpath app` stops the server: before, Streamlit ran on as an orphan.
+        time.sleep(0.5)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 def test_build_a_variant_run_it_and_read_the_answer_in_a_browser(
