@@ -59,6 +59,7 @@ def main() -> None:
     for r in rows:
         rng = "" if math.isnan(r.low) else f"{r.low:g}-{r.high:g}"
         flag = "" if math.isnan(r.low) or r.within else "  MISSED"
+        flag += " (known: docs/evidence.md)" if flag and r.known_miss else ""
         print(f"{r.label:<{w}}  {r.n:>6}  {r.value:>7.1f}  {rng:>11}  {r.published}{flag}")
     kpis = replication_kpis(result)
     print("\nCalibration targets (calibration/targets.toml) outside their interval:")

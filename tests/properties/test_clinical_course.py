@@ -281,6 +281,22 @@ def test_targeted_drugs_only_for_progressive_disease(run: Any) -> None:
     assert before.all(), first[~before].head()
 
 
+def test_high_grade_tumours_are_never_watched_or_removed_endoscopically(run: Any) -> None:
+    """G3 NETs and NECs are resected or treated: no watchful waiting, and no endoscopic
+    resection planned after diagnosis (a polypectomy that found one is not a plan)."""
+    pe, j, _ = run
+    high = j.index[j["grade"].isin(["G3", "NEC"])]
+    starts = pe[(pe["kind"] == K.TREATMENT_START) & pe["patient"].isin(high)]
+    assert len(starts["patient"].unique()) > 50
+    watched = starts["code"] == TREATMENTS.index("watchful_waiting")
+    assert not watched.any(), starts[watched].head()
+    diagnosed = j["diagnosis_time"].reindex(starts["patient"]).to_numpy()
+    endoscopic = (starts["code"] == TREATMENTS.index("endoscopic_resection")) & (
+        starts["time"].to_numpy() > diagnosed
+    )
+    assert not endoscopic.any(), starts[endoscopic].head()
+
+
 def test_an_unknown_primary_is_never_localised(run: Any) -> None:
     """An unknown primary is found through its spread: no localised stage at onset or at
     diagnosis (before the clinical review, 20% were localised and some "cured")."""
