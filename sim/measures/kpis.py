@@ -252,6 +252,18 @@ REGISTRY: dict[str, Kpi] = {
     "one_year_survival_age_over_75_share": Kpi(
         "One-year survival, aged over 75 at diagnosis", "share", HIGHER
     ),
+    **{
+        f"one_year_survival_registry_age_{band}_share": Kpi(
+            f"One-year survival as a registry measures it, aged {words} at diagnosis "
+            "(NEN deaths before histology count as dying at diagnosis, at their age at death)",
+            "share",
+            HIGHER,
+        )
+        for band, words in (
+            (band, f"{hi} or under" if lo == 0 else f"over {lo}" if hi >= 120 else f"{lo + 1}-{hi}")
+            for band, lo, hi in AGE_BANDS
+        )
+    },
     "died_undiagnosed_per_year": Kpi(
         "NEN deaths per year of people who presented but died before a histological diagnosis "
         "(registries count them from clinical records)",
@@ -650,9 +662,14 @@ def patient_kpis(
     out["prrt_patients_per_year"] = len(prrt) / years / scale
     out["prrt_appendix_share"] = _share(prrt["site"] == "appendix")
     out["prrt_localised_at_diagnosis_share"] = _share(prrt["stage_at_diagnosis"] == "localised")
-    dco = int((undiagnosed["death_time"] <= horizon_days - DAYS_PER_YEAR).sum())
-    n_1y = len(one_year) + dco
+    dco = undiagnosed[undiagnosed["death_time"] <= horizon_days - DAYS_PER_YEAR]
+    n_1y = len(one_year) + len(dco)
     out["one_year_survival_registry_share"] = float(alive_1y.sum()) / n_1y if n_1y else float("nan")
+    age_dco = dco["age_at_onset"] + (dco["death_time"] - dco["onset_time"]) / DAYS_PER_YEAR
+    for band, lo, hi in AGE_BANDS:
+        alive = int((alive_1y & (age_1y > lo) & (age_1y <= hi)).sum())
+        n = int(((age_1y > lo) & (age_1y <= hi)).sum() + ((age_dco > lo) & (age_dco <= hi)).sum())
+        out[f"one_year_survival_registry_age_{band}_share"] = alive / n if n else float("nan")
     return out
 
 

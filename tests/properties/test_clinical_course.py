@@ -322,13 +322,15 @@ def test_appendix_and_localised_tumours_rarely_reach_prrt(run: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _patient(grade: str, specialist: bool) -> SimpleNamespace:
+def _patient(grade: str, specialist: bool, untreated: float = 1.0) -> SimpleNamespace:
+    """Distant from day 0 with 1000 days of survival under care; until care starts the clock
+    runs at 1 / ``untreated`` (the untreated-survival factor)."""
     p = SimpleNamespace(
         grade=GRADES.index(grade),
         specialist=specialist,
         care_start=float("inf"),
         care_specialist=False,
-        clock=DiseaseClock(1000.0, 1.0),
+        clock=DiseaseClock(1000.0, 1.0 / untreated),
         t_distant=0.0,
         t_other_death=float("inf"),
         given=0,
@@ -355,13 +357,15 @@ class _Ctx:
 @pytest.mark.parametrize("name", ["watchful_waiting", "best_supportive_care"])
 def test_watching_or_supportive_care_leaves_the_disease_untreated(name: str) -> None:
     ctx = _Ctx()
-    p = _patient("G3", specialist=True)
+    p = _patient("G3", specialist=True, untreated=0.5)
     untreated_death = p.death
+    assert untreated_death == pytest.approx(500.0)
     begin_line(ctx, p, name, 100.0)  # type: ignore[arg-type]
     assert p.care_start == float("inf")
     assert p.death == untreated_death
     begin_line(ctx, p, "captem", 300.0)  # type: ignore[arg-type]
-    assert p.care_start == 300.0 and p.death > untreated_death
+    # care from day 300: 600 days of survival used by then, 400 left at the cared-for rate
+    assert p.care_start == 300.0 and p.death == pytest.approx(700.0)
 
 
 def test_a_specialist_mdt_changes_nec_survival_not_at_all() -> None:
