@@ -116,7 +116,7 @@ def _exact_sum(x: Any) -> float:
     """The exactly rounded sum (math.fsum): numpy's pairwise SIMD sums can differ in the last
     bits with the array's memory alignment, so the same replication could give different costs
     in different worker processes."""
-    return math.fsum(np.asarray(x, dtype=float))
+    return math.fsum(np.asarray(x, dtype=float).tolist())  # Python floats: fsum reads them fast
 
 
 def discount_factor(t: Any, origin: float, rate: float) -> Any:
@@ -444,12 +444,16 @@ def patient_economics(
     resources: list[Any],
     window: tuple[float, float],
     rate: float | None = None,
+    items: CostItems | None = None,
+    seg: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Life-years, QALYs and costs by category of every patient in ``journeys``, counted in the
     ``window`` ``(w0, h)`` and discounted to ``w0`` (see the module docstring).
 
-    ``rate`` overrides the scenario's discount rate. ``cost_total`` is the sum of the category
-    columns (fixed costs are not a patient's). Returns one row per patient, :data:`PATIENT_COLUMNS`.
+    ``rate`` overrides the scenario's discount rate; ``items`` and ``seg`` are the patients'
+    :func:`cost_items` and :func:`health_segments` up to ``h``, if already found.
+    ``cost_total`` is the sum of the category columns (fixed costs are not a patient's).
+    Returns one row per patient, :data:`PATIENT_COLUMNS`.
     """
     econ = scenario.economics
     if econ is None:
@@ -457,7 +461,8 @@ def patient_economics(
     r = econ.discount_rate if rate is None else rate
     w0, h = window
     out = pd.DataFrame(0.0, index=journeys.index, columns=PATIENT_COLUMNS)
-    seg = health_segments(ev, journeys, econ, scenario, h)
+    if seg is None:
+        seg = health_segments(ev, journeys, econ, scenario, h)
     a, b = np.maximum(seg["start"].to_numpy(), w0), np.minimum(seg["end"].to_numpy(), h)
     b = np.maximum(a, b)
     util = np.array([econ.utilities[s] for s in HEALTH_STATES])[seg["state"].to_numpy()]
@@ -487,7 +492,8 @@ def patient_economics(
     add("qalys_discounted", pid, util * q_dyears)
 
     # Costs: activities discounted at the event's time, flows over their span in the window.
-    items = cost_items(ev, journeys, scenario, resources, h, seg)
+    if items is None:
+        items = cost_items(ev, journeys, scenario, resources, h, seg)
     for col, patients, t, amount in items.points:
         m = (t >= w0) & (t <= h)
         add(col, patients[m], amount[m] * discount_factor(t[m], w0, r))
@@ -608,7 +614,11 @@ def economic_kpis(
     w0, h, scale = result.warmup_days, result.horizon_days, result.population_scale
     years = (h - w0) / DAYS_PER_YEAR
     r = econ.discount_rate if rate is None else rate
-    pat = patient_economics(ev, journeys, scenario, result.resources, (w0, h), rate=r)
+    seg = health_segments(ev, journeys, econ, scenario, h)
+    items = cost_items(ev, journeys, scenario, result.resources, h, seg)
+    pat = patient_economics(
+        ev, journeys, scenario, result.resources, (w0, h), rate=r, items=items, seg=seg
+    )
     fixed_total = sum(econ.fixed_costs_per_year.values()) * econ.fixed_costs_multiplier
     fixed_total *= price_factor(econ)
     fixed_window = fixed_total * float(discounted_years(w0, h, w0, r))  # England, in the window
@@ -666,7 +676,7 @@ def economic_kpis(
         for name, value in k.items():
             if region is None or name in REGIONAL_ECONOMIC_KPIS:
                 out[f"{name}{suffix}"] = value
-    out.update(budget_by_year(scenario, result, journeys, ev, fixed_total))
+    out.update(budget_by_year(scenario, result, journeys, ev, fixed_total, items))
     return out
 
 
@@ -676,17 +686,20 @@ def budget_by_year(
     journeys: pd.DataFrame,
     ev: pd.DataFrame,
     fixed_per_year: float,
+    items: CostItems | None = None,
 ) -> dict[str, float]:
     """``cost_year_<i>``: the NHS and PSS cost in year *i* after the measured window's start
     (England-scaled, fixed costs included), **undiscounted** as a budget impact analysis
     reports it (ISPOR good practice: budget holders pay nominal amounts each year), for the
     years the window covers (at most :data:`BUDGET_YEARS`). Compared with a base, its paired
     difference is the yearly budget impact. The cost items are found once and summed per
-    year (:func:`window_cost`)."""
+    year (:func:`window_cost`); ``items``: the :func:`cost_items` up to the horizon, if
+    already found."""
     econ = scenario.economics
     assert econ is not None
     w0, h, scale = result.warmup_days, result.horizon_days, result.population_scale
-    items = cost_items(ev, journeys, scenario, result.resources, h)
+    if items is None:
+        items = cost_items(ev, journeys, scenario, result.resources, h)
     out: dict[str, float] = {}
     for i in range(1, BUDGET_YEARS + 1):
         a, b = w0 + (i - 1) * DAYS_PER_YEAR, w0 + i * DAYS_PER_YEAR

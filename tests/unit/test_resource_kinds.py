@@ -80,6 +80,43 @@ def test_busy_server_days_by_hand() -> None:
     assert (offered, used) == (pytest.approx(8.0), pytest.approx(4.0))  # 2 servers x 4 days
 
 
+def _busy_days_by_loop(time, kind, patient, w0, h):  # type: ignore[no-untyped-def]
+    """The pairing rule read literally: each patient's k-th start ends at their k-th end."""
+    ends: dict[int, list[float]] = {}
+    for t, k, p in sorted(zip(time, kind, patient, strict=True), key=lambda e: e[0]):
+        if k == K.SERVICE_END:
+            ends.setdefault(p, []).append(t)
+    seen: dict[int, int] = {}
+    total = 0.0
+    for t, k, p in sorted(zip(time, kind, patient, strict=True), key=lambda e: e[0]):
+        if k == K.SERVICE_START:
+            n = seen.get(p, 0)
+            seen[p] = n + 1
+            end = ends[p][n] if n < len(ends.get(p, [])) else h
+            total += max(0.0, min(end, h) - max(t, w0))
+    return total
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_busy_server_days_match_the_pairing_rule(seed: int) -> None:
+    """Random services (some patients several times, some still running, some ends without a
+    logged start before the log begins): the vectorised pairing gives the loop's answer."""
+    rng = np.random.default_rng(seed)
+    time, kind, patient = [], [], []
+    for p in rng.integers(-1, 15, size=rng.integers(0, 40)):
+        t = float(rng.uniform(0, 20))
+        if rng.random() > 0.1:
+            time.append(t)
+            kind.append(K.SERVICE_START)
+            patient.append(int(p))
+        if rng.random() > 0.2:
+            time.append(t + float(rng.exponential(2)))
+            kind.append(K.SERVICE_END)
+            patient.append(int(p))
+    args = (np.array(time, float), np.array(kind, int), np.array(patient, int), 5.0, 15.0)
+    assert _busy_days(*args) == pytest.approx(_busy_days_by_loop(*args), abs=1e-9)
+
+
 def test_sessions_usage_by_hand() -> None:
     """Two sessions in the window offering 3 slots each, 2 and 3 used; one before it."""
     time = np.array([0.5, 0.6, 1.0, 1.1, 8.0, 8.1])

@@ -328,20 +328,32 @@ def _busy_days(
     order = np.argsort(time, kind="stable")
     t, k, p = time[order], kind[order], patient[order]
     is_start = k == EV_SERVICE_START
-    ends: dict[tuple[int, int], float] = {}
-    seen: dict[int, int] = {}
-    for pp, tt in zip(p[~is_start].tolist(), t[~is_start].tolist(), strict=True):
-        n = seen.get(pp, 0)
-        seen[pp] = n + 1
-        ends[(pp, n)] = tt
-    seen.clear()
-    end = np.empty(int(is_start.sum()))
-    for i, pp in enumerate(p[is_start].tolist()):
-        n = seen.get(pp, 0)
-        seen[pp] = n + 1
-        end[i] = ends.get((pp, n), h)
+    # Key each start and each end by (patient, how many of that patient's came before it).
+    ps, pe = p[is_start].astype(np.int64), p[~is_start].astype(np.int64)
+    low, width = min(ps.min(initial=0), pe.min(initial=0)), len(t) + 1
+    start_key = (ps - low) * width + _occurrence(ps)
+    end_key = (pe - low) * width + _occurrence(pe)
+    end = np.full(len(ps), float(h))
+    if len(pe):
+        by_key = np.argsort(end_key)
+        keys = end_key[by_key]
+        at = np.minimum(np.searchsorted(keys, start_key), len(keys) - 1)
+        found = keys[at] == start_key
+        end[found] = t[~is_start][by_key][at][found]
     start = t[is_start].astype(float)
     return float(np.clip(np.minimum(end, h) - np.maximum(start, w0), 0.0, None).sum())
+
+
+def _occurrence(values: NDArray[np.int64]) -> NDArray[np.int64]:
+    """For each element, how many equal elements come before it."""
+    order = np.argsort(values, kind="stable")
+    v = values[order]
+    first = np.ones(len(v), dtype=bool)
+    first[1:] = v[1:] != v[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(v)), 0))
+    out = np.empty(len(v), dtype=np.int64)
+    out[order] = np.arange(len(v)) - group_start
+    return out
 
 
 SERVERS = ServersKind()
