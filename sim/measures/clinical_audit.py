@@ -17,7 +17,7 @@ import pandas as pd
 
 from sim.core.constants import DAYS_PER_YEAR
 from sim.core.events import EventKind as K
-from sim.measures.kpis import km_median, patient_journeys
+from sim.measures.kpis import km_median, patient_journeys, pfs_lines
 from sim.model.simulation import RunResult
 from sim.scenario.schema import TREATMENTS
 
@@ -49,8 +49,8 @@ def clinical_audit(result: RunResult) -> list[AuditRow]:
     horizon = result.horizon_days
     ev = pd.DataFrame(result.events)
     ev = ev[ev["patient"] >= 0]
-    j = patient_journeys(result)
-    j = j[j["diagnosis_time"] >= result.warmup_days]
+    everyone = patient_journeys(result)
+    j = everyone[everyone["diagnosis_time"] >= result.warmup_days]
     death = j["death_time"].fillna(np.inf)
     stage = j["stage_at_diagnosis"].astype(str)
     grade = j["grade"].astype(str)
@@ -143,8 +143,24 @@ def clinical_audit(result: RunResult) -> list[AuditRow]:
         4,
         9,
         "6-7.6 [S127], [S128]",
-        miss=True,
     )
+    lines = pfs_lines(ev, everyone, result.warmup_days, horizon)
+    for name, low, high, published in (
+        ("prrt", 13, 30, "28 NETTER-1 [S62]; real-world 13.7-29 [S63], [S192], [S193]"),
+        ("ssa", 14, 39, "14.3 PROMID [S58], 32.8 CLARINET OLE [S56]; real-world 14-15.5 [S194]"),
+    ):
+        mine = lines[lines["code"] == TREATMENTS.index(name)]
+        median = km_median(mine["duration"].to_numpy(), mine["event"].to_numpy())
+        rows.append(
+            AuditRow(
+                f"PFS on {name.upper()}, G1/G2 lines for spread disease (months)",
+                len(mine),
+                median / DAYS_PER_MONTH,
+                low,
+                high,
+                published,
+            )
+        )
 
     known = stage != "nan"
     for name, high in (("rectum", 10), ("stomach", 12), ("lung", 15), ("appendix", 8)):

@@ -905,14 +905,12 @@ def km_median(time: np.ndarray, event: np.ndarray) -> float:
     return float(t[below[0]]) if len(below) else float("nan")
 
 
-def line_kpis(ev: pd.DataFrame, j: pd.DataFrame, w0: float, h: float) -> dict[str, float]:
-    """Trial-comparable survival KPIs (Kaplan-Meier medians, censored at the end of the run):
-    progression-free survival of each treatment in :data:`PFS_TREATMENTS` over lines started in
-    the measured window in G1/G2 patients (the trials' population) while the disease was known
-    to have spread (distant at diagnosis or after a progression), from the line's start to the
-    progression that ends it or death, as a trial counts it (progression found at a scan); and
-    overall survival of NEC distant at diagnosis, diagnosis to death from any cause."""
-    out: dict[str, float] = {}
+def pfs_lines(ev: pd.DataFrame, j: pd.DataFrame, w0: float, h: float) -> pd.DataFrame:
+    """The lines whose progression-free survival is trial-comparable: lines started in the
+    measured window in G1/G2 patients (the trials' population) while the disease was known to
+    have spread (distant at diagnosis or after a progression). Columns ``code`` (treatment),
+    ``duration`` (days from the line's start to the progression that ends it or death, as a
+    trial counts it: progression found at a scan; censored at ``h``) and ``event``."""
     kind = ev["kind"].to_numpy()
     starts = ev[kind == K.TREATMENT_START][["patient", "time", "code"]]
     prog = ev[kind == K.PROGRESSION][["patient", "time"]]
@@ -939,10 +937,25 @@ def line_kpis(ev: pd.DataFrame, j: pd.DataFrame, w0: float, h: float) -> dict[st
     )
     died = death.reindex(merged["patient"]).to_numpy()
     end = np.fmin(np.fmin(merged["progression_time"].to_numpy(), died), h)
-    event = end < h
-    duration = end - merged["time"].to_numpy()
+    return pd.DataFrame(
+        {
+            "code": merged["code"].to_numpy(),
+            "duration": end - merged["time"].to_numpy(),
+            "event": end < h,
+        }
+    )
+
+
+def line_kpis(ev: pd.DataFrame, j: pd.DataFrame, w0: float, h: float) -> dict[str, float]:
+    """Trial-comparable survival KPIs (Kaplan-Meier medians, censored at the end of the run):
+    progression-free survival of each treatment in :data:`PFS_TREATMENTS` over
+    :func:`pfs_lines`; and overall survival of NEC distant at diagnosis, diagnosis to death
+    from any cause."""
+    out: dict[str, float] = {}
+    lines = pfs_lines(ev, j, w0, h)
+    code, duration, event = (lines[c].to_numpy() for c in ("code", "duration", "event"))
     for name in PFS_TREATMENTS:
-        mine = merged["code"].to_numpy() == TREATMENTS.index(name)
+        mine = code == TREATMENTS.index(name)
         out[f"{name}_pfs_days_median"] = km_median(duration[mine], event[mine])
     nec = j[
         (j["grade"] == "NEC")

@@ -16,6 +16,11 @@ The NEN death clock is anchored to the disease, never to the date of diagnosis
   copula (:func:`linked_uniform`, ``survival.progression_survival_correlation``), so the
   patients whose disease kills sooner also progress sooner, and survival after progression is
   short as in the trials. It never moves a death.
+* A NEN death follows a progression: a line's progression comes, and is found, no later than
+  the NEN death minus a post-progression survival drawn for the patient and line
+  (:func:`latest_progression`, ``survival.post_progression_survival_days``), unless the line
+  started too close to death to leave one (the patient then dies on it). Without it, a third
+  of the "progression-free" events on PRRT were NEN deaths. It moves no death either.
 * Curative treatment (resection) of disease that is not yet distant removes it, unless the
   patient's own uniform falls under the recurrence probability (grade x site x true stage at
   resection). Residual disease then becomes distant ``k`` times later than the untreated tumour
@@ -107,3 +112,15 @@ def linked_uniform(u_survival: float, u_own: float, rho: float) -> float:
         return u_own
     z = rho * float(ndtri(u_survival)) + math.sqrt(1.0 - rho * rho) * float(ndtri(u_own))
     return float(ndtr(z))
+
+
+def latest_progression(p: Patient, survival: Survival, u: float) -> float:
+    """The latest time the current line (started at ``p.line_start``) can progress and be
+    found: the NEN death minus a post-progression survival drawn from the patient's uniform
+    ``u``; INF if the disease never kills or the line started too close to its death to leave
+    that much (the patient dies on it)."""
+    nen = p.clock.death(p.t_distant)
+    if nen == INF:
+        return INF
+    latest = nen - survival.post_progression_survival_days[GRADES[p.grade]].sample1(u)
+    return latest if latest > p.line_start else INF

@@ -52,7 +52,13 @@ from sim.model.context import (
     use,
 )
 from sim.model.derived import derived
-from sim.model.disease import linked_uniform, resect, specialist_care, start_care
+from sim.model.disease import (
+    latest_progression,
+    linked_uniform,
+    resect,
+    specialist_care,
+    start_care,
+)
 from sim.model.mdt import mdt_discussion, sstr_imaging
 from sim.model.natural_history import DISTANT, LOCALISED, REGIONAL, stage_at
 from sim.scenario.schema import GRADES, SITES, STAGES, TREATMENTS, Conditions, TreatmentParams
@@ -277,8 +283,10 @@ def line_ends(ctx: SimContext, p: Patient) -> tuple[float, int]:
         ctx.u("progression_free", p, p.line),
         ctx.scenario.survival.progression_survival_correlation,
     )
-    progression = p.line_start + pfs.sample1(u)
-    return next_scan(p.line_start, progression, interval), DISTANT
+    # Found at the next scan; a progression that will kill is found by its latest time anyway.
+    latest = latest_progression(p, ctx.scenario.survival, ctx.u("post_progression", p, p.line))
+    progression = min(p.line_start + pfs.sample1(u), latest)
+    return min(next_scan(p.line_start, progression, interval), latest), DISTANT
 
 
 def follow_up(ctx: SimContext, p: Patient) -> ProcessGen:

@@ -811,6 +811,12 @@ class Survival(Strict):
         "spread and the progression-free time of each line for distant disease: a patient "
         "whose disease kills sooner also progresses sooner on each line (0 = independent).",
     )
+    post_progression_survival_days: ByGradeDist = Field(
+        description="Survival after progression, by grade: a line for distant disease "
+        "progresses no later than the NEN death minus a draw of this (a NEN death follows a "
+        "progression) and is found by then, unless it starts too close to death to leave that "
+        "much (the patient dies on it). Never moves a death."
+    )
     age_time_ratio_per_decade: PosFloat = Field(
         description="Accelerated-failure-time factor on survival per decade of age above 65."
     )

@@ -281,6 +281,36 @@ def test_targeted_drugs_only_for_progressive_disease(run: Any) -> None:
     assert before.all(), first[~before].head()
 
 
+def test_a_nen_death_follows_a_progression() -> None:
+    """A NEN death more than a post-progression survival (here fixed at 180 days) after the
+    start of a patient's first line for spread disease comes after a progression found since
+    (before the post-progression survival was modelled, a third of the progression-free
+    events on PRRT and a sixth on SSA were NEN deaths)."""
+    gap = 180.0
+    overlay = {"survival": {"post_progression_survival_days": {g: fixed(gap) for g in GRADES}}}
+    scenario, controls = make_scenario(overlay, scale=0.05, years=8.0, warmup_years=2.0, seed=5)
+    result = simulate(scenario, 0, controls)
+    ev = pd.DataFrame(result.events)
+    pe = ev[ev["patient"] >= 0]
+    j = patient_journeys(result)
+    distant = j.index[j["true_stage_at_diagnosis"] == "distant"]
+    untreated = [TREATMENTS.index(n) for n, o in scenario.treatment.options.items() if o.curative]
+    untreated.append(TREATMENTS.index("best_supportive_care"))
+    starts = pe[(pe["kind"] == K.TREATMENT_START) & pe["patient"].isin(distant)]
+    first = starts.groupby("patient").first()
+    first = first[~first["code"].isin(untreated)]
+    death = pe[(pe["kind"] == K.DEATH) & (pe["code"] == 0)].set_index("patient")["time"]
+    death = death.reindex(first.index)
+    late = death > first["time"] + gap
+    assert late.sum() > 100
+    progressions = pe[pe["kind"] == K.PROGRESSION]
+    progressions = progressions[progressions["patient"].isin(first.index[late])]
+    after = progressions["time"].to_numpy() >= first["time"].reindex(progressions["patient"])
+    found = progressions[after.to_numpy()].groupby("patient")["time"].min()
+    ok = found.reindex(first.index[late]) < death[late]
+    assert ok.all(), first[late][~ok.to_numpy()].head()
+
+
 def test_high_grade_tumours_are_never_watched_or_removed_endoscopically(run: Any) -> None:
     """G3 NETs and NECs are resected or treated: no watchful waiting, and no endoscopic
     resection planned after diagnosis (a polypectomy that found one is not a plan)."""
